@@ -1,0 +1,147 @@
+"""`chatserver run | check-config | users ... | report`.
+
+Every subcommand takes the same --config, --data-dir and --redis (and their environment
+variables), so `users add` writes exactly where `run` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from chatserver import __version__
+from chatserver.accounts import AccountStore, FileAccountStore, ensure_demo_accounts
+from chatserver.config import Config, ConfigError, load_config
+from chatserver.core.counting import COUNTERS, local_day
+from chatserver.hours import describe_next_openings
+from chatserver.sessions import MemorySessionStore
+from chatserver.store.base import Store
+from chatserver.store.memory import MemoryStore
+from chatserver.users_cli import add_users_parser, run_users_command
+from chatserver.web.app import create_app, utc_now
+
+log = logging.getLogger("chatserver")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("CHATSERVER_CONFIG", "config")),
+        help="folder holding helplines.toml (env CHATSERVER_CONFIG; default: config)",
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("CHATSERVER_DATA_DIR", "data")),
+        help="where accounts and daily counts are kept (env CHATSERVER_DATA_DIR; default: data)",
+    )
+    common.add_argument(
+        "--redis",
+        default=os.environ.get("CHATSERVER_REDIS_URL") or None,
+        metavar="URL",
+        help="share state with other processes through Redis (env CHATSERVER_REDIS_URL)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatserver", description="Anonymous chat-support server for helplines."
+    )
+    parser.add_argument("--version", action="version", version=f"chatserver {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = [_common_options()]
+
+    run = commands.add_parser("run", parents=common, help="run the server")
+    run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+
+    commands.add_parser(
+        "check-config", parents=common, help="validate the configuration and show next openings"
+    )
+    add_users_parser(commands, common)
+
+    report = commands.add_parser("report", parents=common, help="print daily counts as CSV")
+    report.add_argument("--from", dest="first", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    report.add_argument("--to", dest="last", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    report.add_argument("--helpline", metavar="ID")
+    return parser
+
+
+def _load_config(path: Path, err: TextIO) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=err)
+        return None
+
+
+def _open_stores(args: argparse.Namespace, err: TextIO) -> tuple[Store, AccountStore] | None:
+    if args.redis:
+        print("error: --redis is not supported by this version yet", file=err)
+        return None
+    return MemoryStore(args.data_dir), FileAccountStore(args.data_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = _load_config(args.config, sys.stderr)
+    if config is None:
+        return 2
+    if args.command == "check-config":
+        print(f"{config.file}: OK, {len(config.helplines)} helplines")
+        for line in describe_next_openings(config, utc_now()):
+            print(f"  {line}")
+        return 0
+    stores = _open_stores(args, sys.stderr)
+    if stores is None:
+        return 2
+    store, accounts = stores
+    if args.command == "users":
+        return asyncio.run(run_users_command(args, accounts, config, sys.stdout, sys.stdin, sys.stderr))
+    if args.command == "report":
+        return asyncio.run(_report(args, store, config))
+    return _run(args, config, store, accounts)
+
+
+async def _report(args: argparse.Namespace, store: Store, config: Config) -> int:
+    last = args.last or local_day(utc_now(), config.timezone)
+    first = args.first or last - timedelta(days=30)
+    print(",".join(["date", "helpline", *COUNTERS]))
+    for day in await store.daily_counts(first, last, args.helpline):
+        row = day.row()
+        print(",".join(str(row[name]) for name in ["date", "helpline", *COUNTERS]))
+    return 0
+
+
+def _run(args: argparse.Namespace, config: Config, store: Store, accounts: AccountStore) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Request lines would carry paths and query strings a visitor chose; keep them out.
+    logging.getLogger("aiohttp.access").disabled = True
+    created = asyncio.run(ensure_demo_accounts(accounts, config))
+    app = create_app(config, store, accounts, MemorySessionStore())
+    base = f"http://{args.host}:{args.port}"
+    print(f"chatserver {__version__} on {base} with {config.file}", flush=True)
+    print(f"  visitor widget:    {base}/widget/", flush=True)
+    print(f"  counselor console: {base}/console/", flush=True)
+    for username, password, role in created:
+        print(f"  demo {role}: username {username}  password {password}", flush=True)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

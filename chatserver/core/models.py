@@ -1,0 +1,81 @@
+"""The records the core reasons about; stores keep them, adapters translate them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ChatState(StrEnum):
+    WAITING = "waiting"
+    CHATTING = "chatting"
+    ENDED = "ended"
+
+
+class Sender(StrEnum):
+    VISITOR = "visitor"
+    COUNSELOR = "counselor"
+    SYSTEM = "system"
+
+
+class EndReason(StrEnum):
+    VISITOR = "visitor"
+    COUNSELOR = "counselor"
+    CLOSED = "closed"
+    BLOCKED = "blocked"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    seq: int
+    sender: Sender
+    text: str
+    ts: datetime
+    client_msg_id: str | None = None
+
+
+@dataclass(slots=True)
+class Chat:
+    """One visitor's contact, from the start request to its end.
+
+    It carries no identity: a random id, the hash of the visitor's resume token, and the
+    times needed to order the queue and to bucket the wait.
+    """
+
+    chat_id: str
+    helpline: str
+    token_hash: str
+    lang: str
+    state: ChatState
+    requested_at: datetime
+    # When the chat (re)joined the queue; drives FIFO order and the wait shown.
+    enqueued_at: datetime
+    counselor: str | None = None
+    counselor_name: str | None = None
+    assigned_at: datetime | None = None
+    answered: bool = False
+    last_seq: int = 0
+    end_reason: EndReason | None = None
+
+
+@dataclass(slots=True)
+class CounselorState:
+    """A logged-in counselor's presence, as far as assignment cares."""
+
+    username: str
+    display_name: str
+    helplines: tuple[str, ...]
+    available: bool = False
+    connections: int = 0
+    chats: set[str] = field(default_factory=set)
+    # Since when the counselor has had nothing new; ties go to whoever waited longest.
+    idle_since: datetime | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.connections > 0
+
+    def serves(self, helpline: str) -> bool:
+        return not self.helplines or helpline in self.helplines

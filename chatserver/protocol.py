@@ -1,0 +1,198 @@
+"""The wire contract (v1): error codes, limits, payload validation and payload builders.
+
+Everything a client can send is checked here before any state is touched, so a bad event
+gets a clear error and changes nothing. See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chatserver.config import LANGUAGES
+from chatserver.core.models import Message
+
+PROTOCOL_VERSION = 1
+
+# Error codes (ack {error: {code, message}}).
+BAD_REQUEST = "bad_request"
+TOO_LONG = "too_long"
+RATE_LIMITED = "rate_limited"
+FORBIDDEN = "forbidden"
+UNKNOWN_HELPLINE = "unknown_helpline"
+UNKNOWN_TOKEN = "unknown_token"
+NOT_IN_CHAT = "not_in_chat"
+INTERNAL_ERROR = "internal_error"
+
+# Limits.
+MAX_TEXT_CHARS = 4000
+MAX_CLIENT_MSG_ID_CHARS = 64
+MAX_TOKEN_CHARS = 128
+MAX_CHAT_ID_CHARS = 64
+MAX_RESUME_CHATS = 50
+# Socket.IO packets larger than this are dropped by the transport before any handler runs.
+MAX_PACKET_BYTES = 64 * 1024
+
+_CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_HELPLINE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
+
+
+class ProtocolError(Exception):
+    """A request the server refuses; becomes the ack {error: {code, message}}."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def ack(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def iso(t: datetime | None) -> str | None:
+    """ISO 8601 with offset, to the second; None stays None (JSON null)."""
+    if t is None:
+        return None
+    return t.isoformat(timespec="seconds")
+
+
+def utc_iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_payload(message: Message, chat_id: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "seq": message.seq,
+        "from": message.sender.value,
+        "text": message.text,
+        "ts": utc_iso(message.ts),
+    }
+    if chat_id is not None:
+        payload["chat_id"] = chat_id
+    return payload
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _object(data: object) -> Mapping[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProtocolError(BAD_REQUEST, "payload must be an object")
+    return data
+
+
+def _string(data: Mapping[str, Any], key: str, *, max_chars: int, required: bool = True) -> str:
+    value = data.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(BAD_REQUEST, f"'{key}' must be a non-empty string")
+    if len(value) > max_chars:
+        raise ProtocolError(BAD_REQUEST, f"'{key}' is longer than {max_chars} characters")
+    return value
+
+
+def _seq(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProtocolError(BAD_REQUEST, f"'{key}' must be a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    helpline: str
+    lang: str
+
+
+def parse_start(data: object) -> StartRequest:
+    obj = _object(data)
+    helpline = _string(obj, "helpline", max_chars=64)
+    if not _HELPLINE_ID.match(helpline):
+        raise ProtocolError(UNKNOWN_HELPLINE, "no such helpline")
+    lang = obj.get("lang", "nl")
+    if lang not in LANGUAGES:
+        raise ProtocolError(BAD_REQUEST, f"'lang' must be one of {', '.join(LANGUAGES)}")
+    return StartRequest(helpline=helpline, lang=lang)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorResumeRequest:
+    token: str
+    last_seq: int
+
+
+def parse_visitor_resume(data: object) -> VisitorResumeRequest:
+    obj = _object(data)
+    token = _string(obj, "token", max_chars=MAX_TOKEN_CHARS)
+    last_seq = _seq(obj.get("last_seq", 0), "last_seq")
+    return VisitorResumeRequest(token=token, last_seq=last_seq)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRequest:
+    text: str
+    client_msg_id: str
+    chat_id: str = ""
+
+
+def parse_message(data: object, *, with_chat_id: bool) -> MessageRequest:
+    obj = _object(data)
+    chat_id = _string(obj, "chat_id", max_chars=MAX_CHAT_ID_CHARS) if with_chat_id else ""
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ProtocolError(BAD_REQUEST, "'text' must be a string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ProtocolError(TOO_LONG, f"a message holds at most {MAX_TEXT_CHARS} characters")
+    if not text.strip():
+        raise ProtocolError(BAD_REQUEST, "'text' must not be empty")
+    client_msg_id = obj.get("client_msg_id")
+    if not isinstance(client_msg_id, str) or not _CLIENT_MSG_ID.match(client_msg_id):
+        raise ProtocolError(
+            BAD_REQUEST,
+            "'client_msg_id' must be 1 to 64 characters of letters, digits and _ . : -",
+        )
+    return MessageRequest(text=text, client_msg_id=client_msg_id, chat_id=chat_id)
+
+
+def parse_typing(data: object, *, with_chat_id: bool) -> tuple[str, bool]:
+    obj = _object(data)
+    chat_id = _string(obj, "chat_id", max_chars=MAX_CHAT_ID_CHARS) if with_chat_id else ""
+    typing = obj.get("typing")
+    if not isinstance(typing, bool):
+        raise ProtocolError(BAD_REQUEST, "'typing' must be true or false")
+    return chat_id, typing
+
+
+def parse_chat_id(data: object) -> str:
+    return _string(_object(data), "chat_id", max_chars=MAX_CHAT_ID_CHARS)
+
+
+def parse_empty(data: object) -> None:
+    _object(data)
+
+
+def parse_availability(data: object) -> bool:
+    available = _object(data).get("available")
+    if not isinstance(available, bool):
+        raise ProtocolError(BAD_REQUEST, "'available' must be true or false")
+    return available
+
+
+def parse_counselor_resume(data: object) -> dict[str, int]:
+    obj = _object(data)
+    last_seq = obj.get("last_seq", {})
+    if not isinstance(last_seq, dict):
+        raise ProtocolError(BAD_REQUEST, "'last_seq' must be an object of chat_id: seq")
+    if len(last_seq) > MAX_RESUME_CHATS:
+        raise ProtocolError(BAD_REQUEST, "too many chats in 'last_seq'")
+    out: dict[str, int] = {}
+    for chat_id, seq in last_seq.items():
+        if not isinstance(chat_id, str) or not 0 < len(chat_id) <= MAX_CHAT_ID_CHARS:
+            raise ProtocolError(BAD_REQUEST, "'last_seq' keys must be chat ids")
+        out[chat_id] = _seq(seq, f"last_seq.{chat_id}")
+    return out

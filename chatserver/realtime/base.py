@@ -1,0 +1,80 @@
+"""What both namespaces share: strict dispatch, rate limits and error acks.
+
+python-socketio calls on_<event> with whatever arguments the client sent and lets a
+TypeError escape; here every event goes through one door that checks the shape, applies the
+connection's rate limit and turns any failure into a documented error ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from chatserver.core.ratelimit import TokenBucket
+from chatserver.protocol import BAD_REQUEST, INTERNAL_ERROR, RATE_LIMITED, ProtocolError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, object], Awaitable[dict[str, Any]]]
+
+# Per connection: chat messages at a human pace, other events a little faster.
+MESSAGE_RATE, MESSAGE_BURST = 2.0, 10.0
+EVENT_RATE, EVENT_BURST = 10.0, 30.0
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(self, namespace: str, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(namespace)
+        self._monotonic = clock
+        self._message_buckets: dict[str, TokenBucket] = {}
+        self._event_buckets: dict[str, TokenBucket] = {}
+        self.handlers: dict[str, Handler] = {}
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            return await self.connected(*args)
+        if event == "disconnect":
+            sid = args[0]
+            self._message_buckets.pop(sid, None)
+            self._event_buckets.pop(sid, None)
+            return await self.disconnected(sid)
+        sid, payload = args[0], args[1:]
+        handler = self.handlers.get(event)
+        if handler is None:
+            return _error(BAD_REQUEST, "unknown event")
+        if len(payload) > 1:
+            return _error(BAD_REQUEST, "an event carries one payload object")
+        if not self._allowed(sid, event):
+            return _error(RATE_LIMITED, "too many requests; slow down")
+        try:
+            return await handler(sid, payload[0] if payload else None)
+        except ProtocolError as exc:
+            return exc.ack()
+        except Exception as exc:
+            # Type and frames only: an exception's message could quote what a visitor typed.
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("%s %s failed with %s\n%s", self.namespace, event, type(exc).__name__, frames)
+            return _error(INTERNAL_ERROR, "something went wrong on the server")
+
+    def _allowed(self, sid: str, event: str) -> bool:
+        now = self._monotonic()
+        if event == "message":
+            bucket = self._message_buckets.setdefault(sid, TokenBucket(MESSAGE_RATE, MESSAGE_BURST))
+        else:
+            bucket = self._event_buckets.setdefault(sid, TokenBucket(EVENT_RATE, EVENT_BURST))
+        return bucket.allow(now)
+
+    async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
+        return None
+
+    async def disconnected(self, sid: str) -> None:
+        return None

@@ -1,0 +1,95 @@
+"""The /counselor namespace: logged-in counselors, one room per counselor for all their tabs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+
+from chatserver import protocol
+from chatserver.auth import Authenticator, token_from_cookie_header
+from chatserver.protocol import FORBIDDEN, ProtocolError
+from chatserver.realtime.base import GuardedNamespace
+from chatserver.realtime.rooms import COUNSELOR_NAMESPACE, counselor_room, helpline_room
+from chatserver.switchboard import Switchboard
+
+
+@dataclass(frozen=True, slots=True)
+class _Connection:
+    username: str
+    display_name: str
+    helplines: tuple[str, ...]
+
+
+class CounselorNamespace(GuardedNamespace):
+    def __init__(self, board: Switchboard, auth: Authenticator) -> None:
+        super().__init__(COUNSELOR_NAMESPACE)
+        self.board = board
+        self.auth = auth
+        self.connections: dict[str, _Connection] = {}
+        self.handlers = {
+            "availability": self.availability,
+            "resume": self.resume,
+            "message": self.message,
+            "typing": self.typing,
+            "end": self.end,
+        }
+
+    async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str):
+            token = token_from_cookie_header(environ.get("HTTP_COOKIE"))
+        account = await self.auth.account_for_token(token)
+        if account is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "unauthorized", "message": "log in first"}
+            )
+        if account.role != "counselor":
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": FORBIDDEN, "message": "only counselors can use the console"}
+            )
+        helplines = tuple(self.board.helplines_served(account.helplines))
+        self.connections[sid] = _Connection(account.username, account.display_name, helplines)
+        await self.enter_room(sid, counselor_room(account.username))
+        for helpline in helplines:
+            await self.enter_room(sid, helpline_room(helpline))
+        state = await self.board.counselor_attached(
+            account.username, account.display_name, account.helplines
+        )
+        await self.emit("queue_stats", await self.board.queue_stats(list(helplines)), to=sid)
+        await self.emit(
+            "availability", {"available": state.available, "active_chats": len(state.chats)}, to=sid
+        )
+        return None
+
+    async def disconnected(self, sid: str) -> None:
+        connection = self.connections.pop(sid, None)
+        if connection is not None:
+            await self.board.counselor_detached(connection.username)
+
+    def _me(self, sid: str) -> _Connection:
+        connection = self.connections.get(sid)
+        if connection is None:
+            raise ProtocolError(FORBIDDEN, "not logged in")
+        return connection
+
+    async def availability(self, sid: str, data: object) -> dict[str, Any]:
+        available = protocol.parse_availability(data)
+        return await self.board.set_availability(self._me(sid).username, available)
+
+    async def resume(self, sid: str, data: object) -> dict[str, Any]:
+        last_seq = protocol.parse_counselor_resume(data)
+        return await self.board.counselor_resume(self._me(sid).username, last_seq)
+
+    async def message(self, sid: str, data: object) -> dict[str, Any]:
+        request = protocol.parse_message(data, with_chat_id=True)
+        return await self.board.counselor_message(self._me(sid).username, request, sid)
+
+    async def typing(self, sid: str, data: object) -> dict[str, Any]:
+        chat_id, typing = protocol.parse_typing(data, with_chat_id=True)
+        return await self.board.counselor_typing(self._me(sid).username, chat_id, typing)
+
+    async def end(self, sid: str, data: object) -> dict[str, Any]:
+        chat_id = protocol.parse_chat_id(data)
+        return await self.board.counselor_end(self._me(sid).username, chat_id, sid)

@@ -1,0 +1,83 @@
+"""The /visitor namespace: anonymous visitors, no login, one chat per connection.
+
+The connect handler reads nothing from the request: no address, no headers. A connection
+is tied to a chat only by the random resume token the visitor holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatserver import protocol
+from chatserver.protocol import BAD_REQUEST, NOT_IN_CHAT, ProtocolError
+from chatserver.realtime.base import GuardedNamespace
+from chatserver.realtime.rooms import VISITOR_NAMESPACE, chat_room
+from chatserver.switchboard import Switchboard
+
+
+class VisitorNamespace(GuardedNamespace):
+    def __init__(self, board: Switchboard) -> None:
+        super().__init__(VISITOR_NAMESPACE)
+        self.board = board
+        # This process's connections only: sid -> chat_id.
+        self.chat_of: dict[str, str] = {}
+        self.handlers = {
+            "start": self.start,
+            "resume": self.resume,
+            "message": self.message,
+            "typing": self.typing,
+            "end": self.end,
+        }
+
+    async def disconnected(self, sid: str) -> None:
+        chat_id = self.chat_of.get(sid)
+        if chat_id is not None:
+            await self.board.visitor_detached(chat_id)
+            del self.chat_of[sid]
+
+    def _chat(self, sid: str) -> str:
+        chat_id = self.chat_of.get(sid)
+        if chat_id is None:
+            raise ProtocolError(NOT_IN_CHAT, "start or resume a chat first")
+        return chat_id
+
+    async def _attach(self, sid: str, chat_id: str) -> None:
+        await self.enter_room(sid, chat_room(chat_id))
+        self.chat_of[sid] = chat_id
+        await self.board.visitor_attached(chat_id)
+
+    async def start(self, sid: str, data: object) -> dict[str, Any]:
+        request = protocol.parse_start(data)
+        if sid in self.chat_of:
+            raise ProtocolError(BAD_REQUEST, "this connection already has a chat")
+        ack, chat_id = await self.board.start(request)
+        if chat_id is not None:
+            await self._attach(sid, chat_id)
+            helpline = request.helpline
+            self.board.spawn(self.board.try_assign(helpline))
+            self.board.spawn(self.board.announce_queue(helpline))
+        return ack
+
+    async def resume(self, sid: str, data: object) -> dict[str, Any]:
+        request = protocol.parse_visitor_resume(data)
+        chat = await self.board.find_visitor_chat(request.token)
+        current = self.chat_of.get(sid)
+        if current is not None and current != chat.chat_id:
+            raise ProtocolError(BAD_REQUEST, "this connection already has another chat")
+        if current is None:
+            # Join the room before reading the log: a message sent in between then arrives
+            # twice rather than never, and the client drops the seq it already has.
+            await self._attach(sid, chat.chat_id)
+        return await self.board.visitor_resume_state(chat.chat_id, request.last_seq)
+
+    async def message(self, sid: str, data: object) -> dict[str, Any]:
+        request = protocol.parse_message(data, with_chat_id=False)
+        return await self.board.visitor_message(self._chat(sid), request, sid)
+
+    async def typing(self, sid: str, data: object) -> dict[str, Any]:
+        _, typing = protocol.parse_typing(data, with_chat_id=False)
+        return await self.board.visitor_typing(self._chat(sid), typing)
+
+    async def end(self, sid: str, data: object) -> dict[str, Any]:
+        protocol.parse_empty(data)
+        return await self.board.visitor_end(self._chat(sid), sid)

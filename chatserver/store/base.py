@@ -1,0 +1,141 @@
+"""The store interface: every piece of shared state, and every step that must be atomic.
+
+Each method that makes a decision other processes could race on (joining the queue with the
+max_queue check, taking the next visitor for a counselor, ending a chat, returning a lost
+counselor's chats to the queue) is one call here, so the Redis store can make it one Lua
+script or transaction. The in-process store makes each one a critical section without
+awaits. Both pass tests/integration/test_store_behaviour.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from chatserver.core.counting import DailyCounts
+from chatserver.core.models import Chat, CounselorState, EndReason, Message, Sender
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    chat: Chat
+    counselor: CounselorState
+    # True the first time this contact is answered; a requeued chat is not counted twice.
+    first_answer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    message: Message
+    # False when the client_msg_id was seen before: the original message, not stored again.
+    new: bool
+
+
+class Store(Protocol):
+    # --- chats and queues ------------------------------------------------------------
+
+    async def create_chat(self, chat: Chat, max_queue: int) -> int | None:
+        """Put a new chat at the back of its helpline's queue.
+
+        Returns the 1-based position, or None (and nothing stored) when max_queue visitors
+        are already waiting.
+        """
+
+    async def get_chat(self, chat_id: str) -> Chat | None: ...
+
+    async def find_chat_by_token(self, token_hash: str) -> Chat | None: ...
+
+    async def waiting(self, helpline: str) -> list[Chat]:
+        """The helpline's queue, first in line first."""
+
+    async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
+        """Give the first waiting visitor to the counselor chosen by core.assignment.
+
+        Never gives one visitor to two counselors, nor a counselor more than max_chats.
+        """
+
+    async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
+        """End a waiting or active chat, free the counselor's slot and drop its messages.
+
+        Returns the chat as it was just before (so the caller knows whether it was waiting
+        or chatting), or None when it had already ended or never existed. The ended record
+        stays (without messages) so a late resume is told "ended", until forget_chat.
+        """
+
+    async def forget_chat(self, chat_id: str) -> None: ...
+
+    async def close_queue(self, helpline: str, now: datetime) -> list[Chat]:
+        """End every waiting chat of a helpline (closing time); returns them."""
+
+    async def requeue_counselor_chats(self, username: str, now: datetime) -> list[Chat]:
+        """Put a lost counselor's active chats back at the front of their queues."""
+
+    # --- messages --------------------------------------------------------------------
+
+    async def append_message(
+        self,
+        chat_id: str,
+        sender: Sender,
+        text: str,
+        client_msg_id: str | None,
+        now: datetime,
+    ) -> Appended | None:
+        """Store a message under the chat's next seq; None when the chat is not open.
+
+        A client_msg_id the chat has seen before returns the original message with new=False.
+        """
+
+    async def messages_since(self, chat_id: str, last_seq: int) -> list[Message]: ...
+
+    # --- counselors ------------------------------------------------------------------
+
+    async def counselor_connected(
+        self, username: str, display_name: str, helplines: tuple[str, ...], now: datetime
+    ) -> CounselorState: ...
+
+    async def counselor_disconnected(self, username: str, now: datetime) -> CounselorState | None:
+        """One connection fewer; the state tells whether any are left."""
+
+    async def set_available(
+        self, username: str, available: bool, now: datetime
+    ) -> CounselorState | None: ...
+
+    async def get_counselor(self, username: str) -> CounselorState | None: ...
+
+    async def counselors(self) -> list[CounselorState]: ...
+
+    async def forget_counselor(self, username: str) -> None:
+        """Drop a counselor's presence once they are gone and own no chats."""
+
+    # --- visitor connections -----------------------------------------------------------
+
+    async def visitor_connected(self, chat_id: str) -> int:
+        """One more live connection for the chat's visitor; returns how many now."""
+
+    async def visitor_disconnected(self, chat_id: str) -> int: ...
+
+    # --- deadlines (grace periods and other timers that must fire once) ------------------
+
+    async def set_deadline(self, key: str, at: datetime) -> None: ...
+
+    async def clear_deadline(self, key: str) -> None: ...
+
+    async def pop_due_deadlines(self, now: datetime) -> list[str]:
+        """Remove and return every deadline at or before now; each is returned once."""
+
+    # --- counts ----------------------------------------------------------------------
+
+    async def add_counts(self, helpline: str, day: date, counts: Mapping[str, int]) -> None: ...
+
+    async def daily_counts(
+        self, first: date, last: date, helpline: str | None = None
+    ) -> list[DailyCounts]:
+        """Days with any count in [first, last], ordered by date then helpline."""
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,271 @@
+"""The default in-process store: everything in memory, counts in a file under the data dir.
+
+Each method runs to completion without awaiting anything, so on one event loop every call
+is atomic; that is the in-process equivalent of the Redis store's Lua scripts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+
+from chatserver.core.assignment import choose_counselor
+from chatserver.core.counting import DailyCounts
+from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
+from chatserver.store.base import Appended, Assignment
+from chatserver.store.counts_file import CountsFile
+
+
+@dataclasses.dataclass(slots=True)
+class _ChatRecord:
+    chat: Chat
+    messages: list[Message] = dataclasses.field(default_factory=list)
+    by_client_msg_id: dict[str, Message] = dataclasses.field(default_factory=dict)
+    visitor_connections: int = 0
+
+
+def _copy_chat(chat: Chat) -> Chat:
+    return dataclasses.replace(chat)
+
+
+def _copy_counselor(state: CounselorState) -> CounselorState:
+    return dataclasses.replace(state, chats=set(state.chats))
+
+
+class MemoryStore:
+    def __init__(self, data_dir: Path) -> None:
+        self._chats: dict[str, _ChatRecord] = {}
+        self._by_token: dict[str, str] = {}
+        self._queues: dict[str, deque[str]] = {}
+        self._counselors: dict[str, CounselorState] = {}
+        self._deadlines: dict[str, datetime] = {}
+        self._counts = CountsFile(data_dir)
+
+    # --- chats and queues ------------------------------------------------------------
+
+    async def create_chat(self, chat: Chat, max_queue: int) -> int | None:
+        queue = self._queues.setdefault(chat.helpline, deque())
+        if len(queue) >= max_queue:
+            return None
+        self._chats[chat.chat_id] = _ChatRecord(chat=_copy_chat(chat))
+        self._by_token[chat.token_hash] = chat.chat_id
+        queue.append(chat.chat_id)
+        return len(queue)
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        record = self._chats.get(chat_id)
+        return _copy_chat(record.chat) if record else None
+
+    async def find_chat_by_token(self, token_hash: str) -> Chat | None:
+        chat_id = self._by_token.get(token_hash)
+        return await self.get_chat(chat_id) if chat_id else None
+
+    async def waiting(self, helpline: str) -> list[Chat]:
+        return [_copy_chat(self._chats[c].chat) for c in self._queues.get(helpline, ())]
+
+    async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
+        queue = self._queues.get(helpline)
+        if not queue:
+            return None
+        counselor = choose_counselor(self._counselors.values(), helpline, max_chats)
+        if counselor is None:
+            return None
+        chat = self._chats[queue.popleft()].chat
+        chat.state = ChatState.CHATTING
+        chat.counselor = counselor.username
+        chat.counselor_name = counselor.display_name
+        chat.assigned_at = now
+        counselor.chats.add(chat.chat_id)
+        first_answer = not chat.answered
+        chat.answered = True
+        return Assignment(
+            chat=_copy_chat(chat),
+            counselor=_copy_counselor(counselor),
+            first_answer=first_answer,
+        )
+
+    async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
+        record = self._chats.get(chat_id)
+        if record is None or record.chat.state is ChatState.ENDED:
+            return None
+        chat = record.chat
+        before = _copy_chat(chat)
+        if chat.state is ChatState.WAITING:
+            self._queues[chat.helpline].remove(chat_id)
+        elif chat.counselor is not None:
+            self._release_slot(chat.counselor, chat_id, now)
+        chat.state = ChatState.ENDED
+        chat.end_reason = reason
+        record.messages.clear()
+        record.by_client_msg_id.clear()
+        return before
+
+    async def forget_chat(self, chat_id: str) -> None:
+        record = self._chats.pop(chat_id, None)
+        if record is not None:
+            self._by_token.pop(record.chat.token_hash, None)
+
+    async def close_queue(self, helpline: str, now: datetime) -> list[Chat]:
+        closed = []
+        for chat_id in list(self._queues.get(helpline, ())):
+            before = await self.end_chat(chat_id, EndReason.CLOSED, now)
+            if before is not None:
+                closed.append(before)
+        return closed
+
+    async def requeue_counselor_chats(self, username: str, now: datetime) -> list[Chat]:
+        counselor = self._counselors.get(username)
+        if counselor is None:
+            return []
+        chats = sorted(
+            (self._chats[c].chat for c in counselor.chats if c in self._chats),
+            key=lambda chat: chat.requested_at,
+        )
+        requeued = []
+        # Front of the queue, keeping the earliest request first.
+        for chat in reversed(chats):
+            self._release_slot(username, chat.chat_id, now)
+            chat.state = ChatState.WAITING
+            chat.counselor = None
+            chat.counselor_name = None
+            chat.assigned_at = None
+            chat.enqueued_at = now
+            self._queues.setdefault(chat.helpline, deque()).appendleft(chat.chat_id)
+            requeued.append(_copy_chat(chat))
+        requeued.reverse()
+        return requeued
+
+    def _release_slot(self, username: str, chat_id: str, now: datetime) -> None:
+        counselor = self._counselors.get(username)
+        if counselor is not None and chat_id in counselor.chats:
+            counselor.chats.discard(chat_id)
+            counselor.idle_since = now
+
+    # --- messages --------------------------------------------------------------------
+
+    async def append_message(
+        self,
+        chat_id: str,
+        sender: Sender,
+        text: str,
+        client_msg_id: str | None,
+        now: datetime,
+    ) -> Appended | None:
+        record = self._chats.get(chat_id)
+        if record is None or record.chat.state is ChatState.ENDED:
+            return None
+        key = f"{sender.value}:{client_msg_id}" if client_msg_id else None
+        if key is not None and key in record.by_client_msg_id:
+            return Appended(message=record.by_client_msg_id[key], new=False)
+        record.chat.last_seq += 1
+        message = Message(
+            seq=record.chat.last_seq, sender=sender, text=text, ts=now, client_msg_id=client_msg_id
+        )
+        record.messages.append(message)
+        if key is not None:
+            record.by_client_msg_id[key] = message
+        return Appended(message=message, new=True)
+
+    async def messages_since(self, chat_id: str, last_seq: int) -> list[Message]:
+        record = self._chats.get(chat_id)
+        if record is None:
+            return []
+        # Messages are stored in seq order starting at 1, so the slice is direct.
+        return list(record.messages[last_seq:]) if last_seq >= 0 else list(record.messages)
+
+    # --- counselors ------------------------------------------------------------------
+
+    async def counselor_connected(
+        self, username: str, display_name: str, helplines: tuple[str, ...], now: datetime
+    ) -> CounselorState:
+        state = self._counselors.get(username)
+        if state is None:
+            state = CounselorState(
+                username=username, display_name=display_name, helplines=helplines
+            )
+            self._counselors[username] = state
+        state.display_name = display_name
+        state.helplines = helplines
+        state.connections += 1
+        return _copy_counselor(state)
+
+    async def counselor_disconnected(self, username: str, now: datetime) -> CounselorState | None:
+        state = self._counselors.get(username)
+        if state is None:
+            return None
+        state.connections = max(0, state.connections - 1)
+        return _copy_counselor(state)
+
+    async def set_available(
+        self, username: str, available: bool, now: datetime
+    ) -> CounselorState | None:
+        state = self._counselors.get(username)
+        if state is None:
+            return None
+        if available and not state.available:
+            state.idle_since = now
+        state.available = available
+        return _copy_counselor(state)
+
+    async def get_counselor(self, username: str) -> CounselorState | None:
+        state = self._counselors.get(username)
+        return _copy_counselor(state) if state else None
+
+    async def counselors(self) -> list[CounselorState]:
+        return [_copy_counselor(s) for s in self._counselors.values()]
+
+    async def forget_counselor(self, username: str) -> None:
+        state = self._counselors.get(username)
+        if state is not None and not state.online and not state.chats:
+            del self._counselors[username]
+
+    # --- visitor connections -----------------------------------------------------------
+
+    async def visitor_connected(self, chat_id: str) -> int:
+        record = self._chats.get(chat_id)
+        if record is None:
+            return 0
+        record.visitor_connections += 1
+        return record.visitor_connections
+
+    async def visitor_disconnected(self, chat_id: str) -> int:
+        record = self._chats.get(chat_id)
+        if record is None:
+            return 0
+        record.visitor_connections = max(0, record.visitor_connections - 1)
+        return record.visitor_connections
+
+    # --- deadlines -------------------------------------------------------------------
+
+    async def set_deadline(self, key: str, at: datetime) -> None:
+        self._deadlines[key] = at
+
+    async def clear_deadline(self, key: str) -> None:
+        self._deadlines.pop(key, None)
+
+    async def pop_due_deadlines(self, now: datetime) -> list[str]:
+        due = sorted((at, key) for key, at in self._deadlines.items() if at <= now)
+        for _, key in due:
+            del self._deadlines[key]
+        return [key for _, key in due]
+
+    # --- counts ----------------------------------------------------------------------
+
+    async def add_counts(self, helpline: str, day: date, counts: Mapping[str, int]) -> None:
+        self._counts.add(helpline, day, counts)
+
+    async def daily_counts(
+        self, first: date, last: date, helpline: str | None = None
+    ) -> list[DailyCounts]:
+        return self._counts.days(first, last, helpline)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

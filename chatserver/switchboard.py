@@ -1,0 +1,490 @@
+"""The switchboard: carries out visitor and counselor requests against the store.
+
+It is the one place where a request becomes state changes, counts and notifications. The
+decisions themselves live in core/ (pure) and in the store's atomic steps; the Socket.IO
+namespaces only validate payloads and call in here. Nothing here ever logs message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from chatserver import protocol, texts
+from chatserver.config import Config, HelplineConfig
+from chatserver.core import counting
+from chatserver.core.admission import admission
+from chatserver.core.estimate import estimated_wait_s
+from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
+from chatserver.crypto import hash_token, new_token
+from chatserver.hours import OpeningHours, opening_hours_by_helpline
+from chatserver.protocol import (
+    NOT_IN_CHAT,
+    UNKNOWN_HELPLINE,
+    UNKNOWN_TOKEN,
+    MessageRequest,
+    ProtocolError,
+    StartRequest,
+    message_payload,
+)
+from chatserver.store.base import Assignment, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+# How long an ended chat's record stays so that a late resume is told "ended".
+ENDED_RECORD_SECONDS = 600
+
+_VISITOR_GONE = "visitor-gone:"
+_COUNSELOR_GONE = "counselor-gone:"
+_FORGET_CHAT = "forget-chat:"
+
+
+class Notifier(Protocol):
+    """Where the switchboard sends events; the realtime layer maps these to rooms."""
+
+    async def to_visitor(
+        self, chat_id: str, event: str, data: dict[str, Any], skip_sid: str | None = None
+    ) -> None: ...
+
+    async def to_counselor(
+        self, username: str, event: str, data: dict[str, Any], skip_sid: str | None = None
+    ) -> None: ...
+
+    async def to_counselors_of(self, helpline: str, event: str, data: dict[str, Any]) -> None: ...
+
+
+class Switchboard:
+    def __init__(self, config: Config, store: Store, notifier: Notifier, clock: Clock) -> None:
+        self.config = config
+        self.store = store
+        self.notifier = notifier
+        self.clock = clock
+        self.hours: dict[str, OpeningHours] = opening_hours_by_helpline(config)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def helpline(self, helpline_id: str) -> HelplineConfig:
+        helpline = self.config.helpline(helpline_id)
+        if helpline is None:
+            raise ProtocolError(UNKNOWN_HELPLINE, "no such helpline")
+        return helpline
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run follow-up work after the current ack has been queued."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for spawned follow-ups (used at shutdown and by tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _count(self, helpline: str, now: datetime, *names: str) -> None:
+        day = counting.local_day(now, self.config.timezone)
+        await self.store.add_counts(helpline, day, {name: 1 for name in names})
+
+    async def _estimate(self, helpline: HelplineConfig, position: int) -> int:
+        free = busy = 0
+        for counselor in await self.store.counselors():
+            if counselor.online and counselor.available and counselor.serves(helpline.id):
+                busy += len(counselor.chats)
+                free += max(0, helpline.max_chats_per_counselor - len(counselor.chats))
+        return estimated_wait_s(position, free, busy)
+
+    # --- visitors --------------------------------------------------------------------
+
+    async def start(self, request: StartRequest) -> tuple[dict[str, Any], str | None]:
+        """A visitor asks for a chat; returns the ack and the new chat's id when queued."""
+        helpline = self.helpline(request.helpline)
+        now = self.clock()
+        decision = admission(helpline, self.hours[helpline.id], now)
+        if not decision.open:
+            await self._count(helpline.id, now, counting.CLOSED_ATTEMPTS)
+            return {
+                "status": "closed",
+                "opens_at": protocol.iso(decision.opens_at),
+                "message": texts.closed_message(
+                    helpline.name, decision.opens_at, self.config.timezone, request.lang
+                ),
+            }, None
+        token = new_token()
+        chat = Chat(
+            chat_id=secrets.token_urlsafe(12),
+            helpline=helpline.id,
+            token_hash=hash_token(token),
+            lang=request.lang,
+            state=ChatState.WAITING,
+            requested_at=now,
+            enqueued_at=now,
+        )
+        position = await self.store.create_chat(chat, helpline.max_queue)
+        if position is None:
+            await self._count(helpline.id, now, counting.REJECTED_FULL)
+            return {
+                "status": "full",
+                "message": texts.full_message(helpline.name, request.lang),
+            }, None
+        await self._count(helpline.id, now, counting.REQUESTED)
+        ack = {
+            "status": "queued",
+            "token": token,
+            "chat_id": chat.chat_id,
+            "position": position,
+            "estimated_wait_s": await self._estimate(helpline, position),
+        }
+        return ack, chat.chat_id
+
+    async def find_visitor_chat(self, token: str) -> Chat:
+        chat = await self.store.find_chat_by_token(hash_token(token))
+        if chat is None:
+            raise ProtocolError(UNKNOWN_TOKEN, "this chat is unknown or expired")
+        return chat
+
+    async def visitor_resume_state(self, chat_id: str, last_seq: int) -> dict[str, Any]:
+        """What a returning visitor needs; called after their connection joined the chat."""
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or chat.state is ChatState.ENDED:
+            reason = chat.end_reason.value if chat and chat.end_reason else None
+            return {"status": "ended", "reason": reason}
+        messages = [message_payload(m) for m in await self.store.messages_since(chat_id, last_seq)]
+        if chat.state is ChatState.WAITING:
+            position = await self._position(chat)
+            helpline = self.helpline(chat.helpline)
+            return {
+                "status": "queued",
+                "chat_id": chat.chat_id,
+                "position": position,
+                "estimated_wait_s": await self._estimate(helpline, position),
+                "messages": messages,
+            }
+        return {
+            "status": "chatting",
+            "chat_id": chat.chat_id,
+            "counselor_name": chat.counselor_name,
+            "messages": messages,
+        }
+
+    async def _position(self, chat: Chat) -> int:
+        for index, waiting in enumerate(await self.store.waiting(chat.helpline)):
+            if waiting.chat_id == chat.chat_id:
+                return index + 1
+        return 0
+
+    async def visitor_attached(self, chat_id: str) -> None:
+        connections = await self.store.visitor_connected(chat_id)
+        await self.store.clear_deadline(_VISITOR_GONE + chat_id)
+        chat = await self.store.get_chat(chat_id)
+        if connections == 1 and chat and chat.state is ChatState.CHATTING and chat.counselor:
+            await self.notifier.to_counselor(
+                chat.counselor, "visitor_presence", {"chat_id": chat_id, "connected": True}
+            )
+
+    async def visitor_detached(self, chat_id: str) -> None:
+        if await self.store.visitor_disconnected(chat_id) > 0:
+            return
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or chat.state is ChatState.ENDED:
+            return
+        grace = timedelta(seconds=self.config.server.visitor_grace_seconds)
+        await self.store.set_deadline(_VISITOR_GONE + chat_id, self.clock() + grace)
+        if chat.state is ChatState.CHATTING and chat.counselor:
+            await self.notifier.to_counselor(
+                chat.counselor, "visitor_presence", {"chat_id": chat_id, "connected": False}
+            )
+
+    async def visitor_message(
+        self, chat_id: str, request: MessageRequest, sid: str | None
+    ) -> dict[str, Any]:
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or chat.state is ChatState.ENDED:
+            raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
+        appended = await self.store.append_message(
+            chat_id, Sender.VISITOR, request.text, request.client_msg_id, self.clock()
+        )
+        if appended is None:
+            raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
+        message = appended.message
+        if appended.new:
+            await self.notifier.to_visitor(
+                chat_id, "message", message_payload(message), skip_sid=sid
+            )
+            if chat.state is ChatState.CHATTING and chat.counselor:
+                await self.notifier.to_counselor(
+                    chat.counselor, "message", message_payload(message, chat_id)
+                )
+        return {"seq": message.seq, "ts": protocol.utc_iso(message.ts)}
+
+    async def visitor_typing(self, chat_id: str, typing: bool) -> dict[str, Any]:
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or chat.state is ChatState.ENDED:
+            raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
+        if chat.state is ChatState.CHATTING and chat.counselor:
+            await self.notifier.to_counselor(
+                chat.counselor, "typing", {"chat_id": chat_id, "typing": typing}
+            )
+        return {"ok": True}
+
+    async def visitor_end(self, chat_id: str, sid: str | None) -> dict[str, Any]:
+        ended = await self._end(chat_id, EndReason.VISITOR, skip_sid=sid)
+        if not ended:
+            raise ProtocolError(NOT_IN_CHAT, "this chat has already ended")
+        return {"ok": True}
+
+    # --- counselors ------------------------------------------------------------------
+
+    async def counselor_attached(
+        self, username: str, display_name: str, helplines: tuple[str, ...]
+    ) -> CounselorState:
+        state = await self.store.counselor_connected(
+            username, display_name, helplines, self.clock()
+        )
+        await self.store.clear_deadline(_COUNSELOR_GONE + username)
+        for helpline in self._served(state):
+            self.spawn(self.try_assign(helpline.id))
+        return state
+
+    async def counselor_detached(self, username: str) -> None:
+        state = await self.store.counselor_disconnected(username, self.clock())
+        if state is None or state.online:
+            return
+        grace = timedelta(seconds=self.config.server.counselor_grace_seconds)
+        await self.store.set_deadline(_COUNSELOR_GONE + username, self.clock() + grace)
+        for helpline in self._served(state):
+            self.spawn(self.announce_queue(helpline.id))
+
+    def _served(self, state: CounselorState) -> list[HelplineConfig]:
+        return [h for h in self.config.helplines if state.serves(h.id)]
+
+    async def set_availability(self, username: str, available: bool) -> dict[str, Any]:
+        state = await self.store.set_available(username, available, self.clock())
+        if state is None:
+            raise ProtocolError(protocol.FORBIDDEN, "not connected as a counselor")
+        for helpline in self._served(state):
+            self.spawn(self.try_assign(helpline.id) if available else self.announce_queue(helpline.id))
+        return {"available": state.available, "active_chats": len(state.chats)}
+
+    async def counselor_resume(self, username: str, last_seq: dict[str, int]) -> dict[str, Any]:
+        state = await self.store.get_counselor(username)
+        chats = []
+        now = self.clock()
+        for chat_id in sorted(state.chats if state else ()):
+            chat = await self.store.get_chat(chat_id)
+            if chat is None or chat.state is not ChatState.CHATTING:
+                continue
+            messages = await self.store.messages_since(chat_id, last_seq.get(chat_id, 0))
+            chats.append(self._assigned_payload(chat, messages, now))
+        return {"chats": chats}
+
+    def _assigned_payload(self, chat: Chat, messages: list[Message], now: datetime) -> dict[str, Any]:
+        assigned_at = chat.assigned_at or now
+        return {
+            "chat_id": chat.chat_id,
+            "helpline": chat.helpline,
+            "waited_s": max(0, int((assigned_at - chat.enqueued_at).total_seconds())),
+            "lang": chat.lang,
+            "messages": [message_payload(m, chat.chat_id) for m in messages],
+        }
+
+    async def _own_chat(self, username: str, chat_id: str) -> Chat:
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or chat.state is not ChatState.CHATTING or chat.counselor != username:
+            raise ProtocolError(NOT_IN_CHAT, "this is not one of your open chats")
+        return chat
+
+    async def counselor_message(
+        self, username: str, request: MessageRequest, sid: str | None
+    ) -> dict[str, Any]:
+        await self._own_chat(username, request.chat_id)
+        appended = await self.store.append_message(
+            request.chat_id, Sender.COUNSELOR, request.text, request.client_msg_id, self.clock()
+        )
+        if appended is None:
+            raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
+        message = appended.message
+        if appended.new:
+            await self.notifier.to_visitor(request.chat_id, "message", message_payload(message))
+            await self.notifier.to_counselor(
+                username, "message", message_payload(message, request.chat_id), skip_sid=sid
+            )
+        return {"seq": message.seq, "ts": protocol.utc_iso(message.ts)}
+
+    async def counselor_typing(self, username: str, chat_id: str, typing: bool) -> dict[str, Any]:
+        await self._own_chat(username, chat_id)
+        await self.notifier.to_visitor(chat_id, "typing", {"typing": typing})
+        return {"ok": True}
+
+    async def counselor_end(self, username: str, chat_id: str, sid: str | None) -> dict[str, Any]:
+        await self._own_chat(username, chat_id)
+        if not await self._end(chat_id, EndReason.COUNSELOR, skip_sid=sid):
+            raise ProtocolError(NOT_IN_CHAT, "this chat has already ended")
+        return {"ok": True}
+
+    async def queue_stats(self, helplines: list[str]) -> dict[str, Any]:
+        now = self.clock()
+        stats = {}
+        for helpline_id in helplines:
+            waiting = await self.store.waiting(helpline_id)
+            longest = max(((now - c.enqueued_at).total_seconds() for c in waiting), default=0)
+            stats[helpline_id] = {
+                "waiting": len(waiting),
+                "longest_wait_s": int(longest),
+                "open": self.hours[helpline_id].is_open(now),
+            }
+        return {"helplines": stats}
+
+    def helplines_served(self, helplines: tuple[str, ...]) -> list[str]:
+        return [h.id for h in self.config.helplines if not helplines or h.id in helplines]
+
+    # --- shared steps ----------------------------------------------------------------
+
+    async def _end(self, chat_id: str, reason: EndReason, skip_sid: str | None = None) -> bool:
+        """End a chat for whatever reason, tell both sides, count it; False if already over."""
+        now = self.clock()
+        before = await self.store.end_chat(chat_id, reason, now)
+        if before is None:
+            return False
+        await self.store.set_deadline(
+            _FORGET_CHAT + chat_id, now + timedelta(seconds=ENDED_RECORD_SECONDS)
+        )
+        await self.store.clear_deadline(_VISITOR_GONE + chat_id)
+        await self.notifier.to_visitor(chat_id, "ended", {"reason": reason.value}, skip_sid)
+        if before.state is ChatState.WAITING:
+            await self._count(before.helpline, now, counting.ABANDONED)
+            self.spawn(self.announce_queue(before.helpline))
+        elif before.counselor:
+            await self.notifier.to_counselor(
+                before.counselor, "ended", {"chat_id": chat_id, "reason": reason.value}
+            )
+            if before.assigned_at is not None:
+                duration = (now - before.assigned_at).total_seconds()
+                await self._count(before.helpline, now, counting.duration_bucket(duration))
+            self.spawn(self.try_assign(before.helpline))
+        return True
+
+    async def try_assign(self, helpline_id: str) -> None:
+        """Hand waiting visitors to free counselors while the helpline is open."""
+        helpline = self.helpline(helpline_id)
+        assigned_any = False
+        while self.hours[helpline_id].is_open(self.clock()):
+            assignment = await self.store.assign_next(
+                helpline_id, helpline.max_chats_per_counselor, self.clock()
+            )
+            if assignment is None:
+                break
+            assigned_any = True
+            await self._announce_assignment(assignment)
+        if assigned_any:
+            await self.announce_queue(helpline_id)
+
+    async def _announce_assignment(self, assignment: Assignment) -> None:
+        chat, counselor = assignment.chat, assignment.counselor
+        now = self.clock()
+        if assignment.first_answer:
+            waited = (now - chat.requested_at).total_seconds()
+            await self._count(
+                chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited)
+            )
+        messages = await self.store.messages_since(chat.chat_id, 0)
+        await self.notifier.to_counselor(
+            counselor.username, "assigned", self._assigned_payload(chat, messages, now)
+        )
+        await self.notifier.to_visitor(
+            chat.chat_id, "assigned", {"counselor_name": counselor.display_name}
+        )
+
+    async def announce_queue(self, helpline_id: str) -> None:
+        """Tell every waiting visitor their position and the counselors the queue's size."""
+        helpline = self.helpline(helpline_id)
+        for index, chat in enumerate(await self.store.waiting(helpline_id)):
+            position = index + 1
+            await self.notifier.to_visitor(
+                chat.chat_id,
+                "queue",
+                {"position": position, "estimated_wait_s": await self._estimate(helpline, position)},
+            )
+        await self.notifier.to_counselors_of(
+            helpline_id, "queue_stats", await self.queue_stats([helpline_id])
+        )
+
+    # --- timers ----------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Fire due deadlines, close queues at closing time, assign where possible."""
+        now = self.clock()
+        for key in await self.store.pop_due_deadlines(now):
+            try:
+                await self._fire(key)
+            except Exception:
+                log.exception("deadline %s failed", key.split(":", 1)[0])
+        for helpline in self.config.helplines:
+            if self.hours[helpline.id].is_open(now):
+                await self.try_assign(helpline.id)
+            else:
+                await self._close_queue(helpline, now)
+
+    async def _fire(self, key: str) -> None:
+        kind, _, subject = key.partition(":")
+        if key.startswith(_VISITOR_GONE):
+            await self._end(subject, EndReason.TIMEOUT)
+        elif key.startswith(_COUNSELOR_GONE):
+            await self._counselor_gone(subject)
+        elif key.startswith(_FORGET_CHAT):
+            await self.store.forget_chat(subject)
+        else:
+            log.warning("unknown deadline kind %s", kind)
+
+    async def _counselor_gone(self, username: str) -> None:
+        state = await self.store.get_counselor(username)
+        if state is None or state.online:
+            return
+        await self.store.set_available(username, False, self.clock())
+        now = self.clock()
+        requeued = await self.store.requeue_counselor_chats(username, now)
+        for chat in requeued:
+            text = texts.counselor_lost_message(chat.lang)
+            appended = await self.store.append_message(
+                chat.chat_id, Sender.SYSTEM, text, None, now
+            )
+            if appended is not None:
+                await self.notifier.to_visitor(
+                    chat.chat_id, "message", message_payload(appended.message)
+                )
+        await self.store.forget_counselor(username)
+        for helpline_id in sorted({chat.helpline for chat in requeued}):
+            await self.announce_queue(helpline_id)
+            await self.try_assign(helpline_id)
+
+    async def _close_queue(self, helpline: HelplineConfig, now: datetime) -> None:
+        if not await self.store.waiting(helpline.id):
+            return
+        closed = await self.store.close_queue(helpline.id, now)
+        opens_at = self.hours[helpline.id].next_opening(now)
+        for chat in closed:
+            await self.store.set_deadline(
+                _FORGET_CHAT + chat.chat_id, now + timedelta(seconds=ENDED_RECORD_SECONDS)
+            )
+            await self.store.clear_deadline(_VISITOR_GONE + chat.chat_id)
+            await self._count(helpline.id, now, counting.UNSERVED_AT_CLOSING)
+            await self.notifier.to_visitor(
+                chat.chat_id,
+                "ended",
+                {
+                    "reason": EndReason.CLOSED.value,
+                    "opens_at": protocol.iso(opens_at),
+                    "message": texts.closed_message(
+                        helpline.name, opens_at, self.config.timezone, chat.lang
+                    ),
+                },
+            )
+        if closed:
+            await self.notifier.to_counselors_of(
+                helpline.id, "queue_stats", await self.queue_stats([helpline.id])
+            )

@@ -1,0 +1,297 @@
+"""The HTTP API: helplines and their schedules, login, daily counts, health and metrics.
+
+No handler here reads the client's address or user agent; nothing a request carries is
+logged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from chatserver import protocol
+from chatserver.accounts import Account
+from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
+from chatserver.core.counting import COUNTERS, local_day
+from chatserver.core.models import ChatState
+from chatserver.sessions import SESSION_TTL
+from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, STORE
+
+routes = web.RouteTableDef()
+
+MAX_SCHEDULE_DAYS = 62
+MAX_STATS_DAYS = 366
+DEFAULT_STATS_DAYS = 31
+STATS_ROLES = ("manager", "admin")
+_LOGIN_FAILED = "wrong username or password"
+
+
+def _json_error(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return status(text=body, content_type="application/json")
+
+
+def _bad_request(message: str) -> web.HTTPException:
+    return _json_error(web.HTTPBadRequest, "bad_request", message)
+
+
+# --- helplines -----------------------------------------------------------------------------
+
+
+@routes.get("/api/helplines")
+async def list_helplines(request: web.Request) -> web.Response:
+    config, board = request.app[CONFIG], request.app[BOARD]
+    now = request.app[CLOCK]()
+    out = []
+    for helpline in config.helplines:
+        hours = board.hours[helpline.id]
+        is_open = hours.is_open(now)
+        # Open: when it closes. Closed: when it next opens and how long that opening lasts.
+        opens_at = None if is_open else hours.next_opening(now)
+        start = now if is_open else opens_at
+        closes_at = hours.next_closing(start) if start is not None else None
+        out.append(
+            {
+                "id": helpline.id,
+                "name": helpline.name,
+                "open": is_open,
+                "opens_at": protocol.iso(opens_at),
+                "closes_at": protocol.iso(closes_at),
+                "waiting": len(await board.store.waiting(helpline.id)),
+                "intro": dict(helpline.intro),
+                "alternatives": [
+                    {"kind": a.kind, "label": a.label, "value": a.value}
+                    for a in helpline.alternatives
+                ],
+            }
+        )
+    return web.json_response(out)
+
+
+def _parse_date(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _bad_request(f"'{name}' must be a date YYYY-MM-DD") from None
+
+
+def _parse_int(value: str, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise _bad_request(f"'{name}' must be a whole number") from None
+    if not low <= number <= high:
+        raise _bad_request(f"'{name}' must be between {low} and {high}")
+    return number
+
+
+@routes.get("/api/helplines/{helpline_id}/schedule")
+async def helpline_schedule(request: web.Request) -> web.Response:
+    config, board = request.app[CONFIG], request.app[BOARD]
+    helpline = config.helpline(request.match_info["helpline_id"])
+    if helpline is None:
+        raise _json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
+    today = local_day(request.app[CLOCK](), config.timezone)
+    first = _parse_date(request.query.get("from", today.isoformat()), "from")
+    days = _parse_int(request.query.get("days", "7"), "days", 1, MAX_SCHEDULE_DAYS)
+    intervals = board.hours[helpline.id].intervals(first, days)
+    return web.json_response(
+        {
+            "helpline": helpline.id,
+            "timezone": config.timezone.key,
+            "intervals": [
+                {"opens_at": protocol.iso(i.opens_at), "closes_at": protocol.iso(i.closes_at)}
+                for i in intervals
+            ],
+        }
+    )
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+def _request_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip() or None
+    return token_from_cookie_header(request.headers.get("Cookie"))
+
+
+async def current_account(request: web.Request) -> Account | None:
+    return await request.app[AUTH].account_for_token(_request_token(request))
+
+
+async def require_role(request: web.Request, roles: Iterable[str]) -> Account:
+    account = await current_account(request)
+    if account is None:
+        raise _json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
+    if account.role not in roles:
+        raise _json_error(web.HTTPForbidden, "forbidden", "your role may not see this")
+    return account
+
+
+@routes.post("/api/login")
+async def login(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _bad_request("send JSON {username, password}") from None
+    username = body.get("username") if isinstance(body, dict) else None
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise _bad_request("send JSON {username, password}")
+    result = await request.app[AUTH].login(username, password)
+    if result is None:
+        raise _json_error(web.HTTPUnauthorized, "unauthorized", _LOGIN_FAILED)
+    account, token = result
+    response = web.json_response(
+        {
+            "username": account.username,
+            "role": account.role,
+            "display_name": account.display_name,
+            "token": token,
+        }
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+        max_age=int(SESSION_TTL.total_seconds()),
+    )
+    return response
+
+
+@routes.post("/api/logout")
+async def logout(request: web.Request) -> web.Response:
+    token = _request_token(request)
+    if token is None or await current_account(request) is None:
+        raise _json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
+    await request.app[AUTH].logout(token)
+    response = web.json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    account = await current_account(request)
+    if account is None:
+        raise _json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
+    return web.json_response(
+        {
+            "username": account.username,
+            "role": account.role,
+            "display_name": account.display_name,
+            "helplines": request.app[BOARD].helplines_served(account.helplines),
+        }
+    )
+
+
+# --- daily counts --------------------------------------------------------------------------
+
+
+async def _daily_rows(request: web.Request) -> list[dict[str, Any]]:
+    await require_role(request, STATS_ROLES)
+    config = request.app[CONFIG]
+    today = local_day(request.app[CLOCK](), config.timezone)
+    last = _parse_date(request.query.get("to", today.isoformat()), "to")
+    default_first = last - timedelta(days=DEFAULT_STATS_DAYS - 1)
+    first = _parse_date(request.query.get("from", default_first.isoformat()), "from")
+    if first > last:
+        raise _bad_request("'from' must not be after 'to'")
+    if (last - first).days >= MAX_STATS_DAYS:
+        raise _bad_request(f"ask for at most {MAX_STATS_DAYS} days at a time")
+    helpline = request.query.get("helpline")
+    if helpline is not None and config.helpline(helpline) is None:
+        raise _json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
+    days = await request.app[STORE].daily_counts(first, last, helpline)
+    return [d.row() for d in days]
+
+
+def _csv(rows: list[dict[str, Any]]) -> web.Response:
+    out = io.StringIO()
+    fields = ["date", "helpline", *COUNTERS]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="daily-counts.csv"'},
+    )
+
+
+@routes.get("/api/stats/daily")
+async def stats_daily(request: web.Request) -> web.Response:
+    rows = await _daily_rows(request)
+    if "text/csv" in request.headers.get("Accept", ""):
+        return _csv(rows)
+    return web.json_response({"days": rows})
+
+
+@routes.get("/api/stats/daily.csv")
+async def stats_daily_csv(request: web.Request) -> web.Response:
+    return _csv(await _daily_rows(request))
+
+
+# --- operations ----------------------------------------------------------------------------
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        ok = await request.app[STORE].ping()
+    except Exception:
+        ok = False
+    if not ok:
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+_METRICS = {
+    "chatserver_helpline_open": "1 when the helpline is open now.",
+    "chatserver_queue_waiting": "Visitors waiting in the queue.",
+    "chatserver_counselors_online": "Connected counselors who serve the helpline.",
+    "chatserver_counselors_available": "Connected counselors marked available.",
+    "chatserver_chats_active": "Chats in progress.",
+}
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text: current load only, nothing about any one visitor."""
+    board, config = request.app[BOARD], request.app[CONFIG]
+    now = request.app[CLOCK]()
+    counselors = await board.store.counselors()
+    values: dict[str, list[str]] = {name: [] for name in _METRICS}
+    for helpline in config.helplines:
+        label = f'{{helpline="{helpline.id}"}}'
+        serving = [c for c in counselors if c.online and c.serves(helpline.id)]
+        active = 0
+        for counselor in counselors:
+            for chat_id in counselor.chats:
+                chat = await board.store.get_chat(chat_id)
+                if chat and chat.helpline == helpline.id and chat.state is ChatState.CHATTING:
+                    active += 1
+        sample = {
+            "chatserver_helpline_open": int(board.hours[helpline.id].is_open(now)),
+            "chatserver_queue_waiting": len(await board.store.waiting(helpline.id)),
+            "chatserver_counselors_online": len(serving),
+            "chatserver_counselors_available": sum(1 for c in serving if c.available),
+            "chatserver_chats_active": active,
+        }
+        for name, value in sample.items():
+            values[name].append(f"{name}{label} {value}")
+    lines = []
+    for name, description in _METRICS.items():
+        lines += [f"# HELP {name} {description}", f"# TYPE {name} gauge", *values[name]]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

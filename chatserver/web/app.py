@@ -1,0 +1,132 @@
+"""The application factory: one aiohttp app with the Socket.IO server attached.
+
+Everything the app owns is opened and closed in cleanup contexts, so teardown runs exactly
+when setup succeeded. The clock is injected so tests can move time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import socketio
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from chatserver.accounts import AccountStore
+from chatserver.auth import Authenticator
+from chatserver.config import Config
+from chatserver.protocol import MAX_PACKET_BYTES
+from chatserver.realtime.counselor import CounselorNamespace
+from chatserver.realtime.notifier import SocketNotifier
+from chatserver.realtime.visitor import VisitorNamespace
+from chatserver.sessions import SessionStore
+from chatserver.store.base import Store
+from chatserver.switchboard import Switchboard
+from chatserver.web import api
+from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, SIO, STORE
+from chatserver.web.security import security_headers
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
+PAGES = ("widget", "console", "dashboard")
+TICK_SECONDS = 1.0
+# Detect a vanished client within about 20 s rather than the default 45 s.
+PING_INTERVAL, PING_TIMEOUT = 10, 10
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    config: Config,
+    store: Store,
+    accounts: AccountStore,
+    sessions: SessionStore,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    static_dir: Path = STATIC_DIR,
+    tick_seconds: float = TICK_SECONDS,
+    client_manager: socketio.AsyncManager | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=client_manager,
+        logger=False,
+        engineio_logger=False,
+        max_http_buffer_size=MAX_PACKET_BYTES,
+        ping_interval=PING_INTERVAL,
+        ping_timeout=PING_TIMEOUT,
+    )
+    board = Switchboard(config, store, SocketNotifier(sio), clock)
+    auth = Authenticator(accounts, sessions, clock)
+    sio.register_namespace(VisitorNamespace(board))
+    sio.register_namespace(CounselorNamespace(board, auth))
+    sio.attach(app, socketio_path="socket.io")
+
+    app[CONFIG] = config
+    app[STORE] = store
+    app[BOARD] = board
+    app[AUTH] = auth
+    app[CLOCK] = clock
+    app[SIO] = sio
+    app.add_routes(api.routes)
+    _add_pages(app, static_dir)
+
+    async def ticker(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_tick_forever(board, tick_seconds))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await board.drain()
+        await store.close()
+
+    app.cleanup_ctx.append(ticker)
+    return app
+
+
+async def _tick_forever(board: Switchboard, seconds: float) -> None:
+    while True:
+        try:
+            await board.tick()
+        except Exception as exc:
+            log.error("tick failed with %s", type(exc).__name__)
+        await asyncio.sleep(seconds)
+
+
+def _add_pages(app: web.Application, static_dir: Path) -> None:
+    index = static_dir / "index.html"
+    if index.exists():
+        app.router.add_get("/", _file_handler(index))
+    for page in PAGES:
+        folder = static_dir / page
+        if not folder.is_dir():
+            continue
+        app.router.add_get(f"/{page}", _redirect_handler(f"/{page}/"))
+        app.router.add_get(f"/{page}/", _file_handler(folder / "index.html"))
+        app.router.add_static(f"/{page}/", folder)
+    vendor = static_dir / "vendor"
+    if vendor.is_dir():
+        app.router.add_static("/vendor/", vendor)
+
+
+def _file_handler(path: Path) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path)
+
+    return handler
+
+
+def _redirect_handler(location: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(location)
+
+    return handler

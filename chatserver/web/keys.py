@@ -1,0 +1,21 @@
+"""Typed application keys: what the aiohttp app holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import socketio
+from aiohttp import web
+
+from chatserver.auth import Authenticator
+from chatserver.config import Config
+from chatserver.store.base import Store
+from chatserver.switchboard import Switchboard
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+BOARD = web.AppKey("board", Switchboard)
+AUTH = web.AppKey("auth", Authenticator)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
+SIO = web.AppKey("sio", socketio.AsyncServer)

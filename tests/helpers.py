@@ -1,0 +1,83 @@
+"""Small helpers shared by the integration tests: a settable clock and recording clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import socketio
+
+EVENT_TIMEOUT = 5.0
+
+
+class FakeClock:
+    """The server's notion of now, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Client:
+    """A real python-socketio AsyncClient that records every event it receives."""
+
+    def __init__(self, base_url: str, namespace: str) -> None:
+        self.base_url = base_url
+        self.namespace = namespace
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: dict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
+        self.sio.on("*", self._record, namespace=namespace)
+
+    async def _record(self, event: str, data: Any = None) -> None:
+        await self.events[event].put(data)
+
+    async def connect(self, auth: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        await self.sio.connect(
+            self.base_url,
+            namespaces=[self.namespace],
+            transports=["websocket"],
+            auth=auth,
+            headers=headers or {},
+            wait_timeout=EVENT_TIMEOUT,
+        )
+
+    async def call(self, event: str, data: Any = None) -> Any:
+        return await self.sio.call(event, data, namespace=self.namespace, timeout=EVENT_TIMEOUT)
+
+    async def next(self, event: str, timeout: float = EVENT_TIMEOUT) -> Any:
+        return await asyncio.wait_for(self.events[event].get(), timeout)
+
+    async def until(
+        self, event: str, predicate: Callable[[Any], bool], timeout: float = EVENT_TIMEOUT
+    ) -> Any:
+        """Skip events until one matches; fails if none does in time."""
+        async with asyncio.timeout(timeout):
+            while True:
+                data = await self.events[event].get()
+                if predicate(data):
+                    return data
+
+    async def nothing(self, event: str, wait: float = 0.3) -> None:
+        """Assert that no such event arrives within wait seconds."""
+        try:
+            data = await asyncio.wait_for(self.events[event].get(), wait)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected {event}: {data!r}")
+
+    def drain(self, event: str) -> list[Any]:
+        out = []
+        while not self.events[event].empty():
+            out.append(self.events[event].get_nowait())
+        return out
+
+    async def disconnect(self) -> None:
+        await self.sio.disconnect()
