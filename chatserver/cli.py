@@ -109,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     store, accounts = stores
     if args.command == "users":
-        return asyncio.run(run_users_command(args, accounts, config, sys.stdout, sys.stdin, sys.stderr))
+        return asyncio.run(
+            run_users_command(args, accounts, config, sys.stdout, sys.stdin, sys.stderr)
+        )
     if args.command == "report":
         return asyncio.run(_report(args, store, config))
     return _run(args, config, store, accounts)
@@ -127,7 +129,8 @@ async def _report(args: argparse.Namespace, store: Store, config: Config) -> int
 
 def _run(args: argparse.Namespace, config: Config, store: Store, accounts: AccountStore) -> int:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=os.environ.get("CHATSERVER_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Request lines would carry paths and query strings a visitor chose; keep them out.
     logging.getLogger("aiohttp.access").disabled = True

@@ -268,7 +268,9 @@ class Switchboard:
         if state is None:
             raise ProtocolError(protocol.FORBIDDEN, "not connected as a counselor")
         for helpline in self._served(state):
-            self.spawn(self.try_assign(helpline.id) if available else self.announce_queue(helpline.id))
+            self.spawn(
+                self.try_assign(helpline.id) if available else self.announce_queue(helpline.id)
+            )
         return {"available": state.available, "active_chats": len(state.chats)}
 
     async def counselor_resume(self, username: str, last_seq: dict[str, int]) -> dict[str, Any]:
@@ -283,7 +285,9 @@ class Switchboard:
             chats.append(self._assigned_payload(chat, messages, now))
         return {"chats": chats}
 
-    def _assigned_payload(self, chat: Chat, messages: list[Message], now: datetime) -> dict[str, Any]:
+    def _assigned_payload(
+        self, chat: Chat, messages: list[Message], now: datetime
+    ) -> dict[str, Any]:
         assigned_at = chat.assigned_at or now
         return {
             "chat_id": chat.chat_id,
@@ -389,9 +393,7 @@ class Switchboard:
         now = self.clock()
         if assignment.first_answer:
             waited = (now - chat.requested_at).total_seconds()
-            await self._count(
-                chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited)
-            )
+            await self._count(chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited))
         messages = await self.store.messages_since(chat.chat_id, 0)
         await self.notifier.to_counselor(
             counselor.username, "assigned", self._assigned_payload(chat, messages, now)
@@ -408,7 +410,10 @@ class Switchboard:
             await self.notifier.to_visitor(
                 chat.chat_id,
                 "queue",
-                {"position": position, "estimated_wait_s": await self._estimate(helpline, position)},
+                {
+                    "position": position,
+                    "estimated_wait_s": await self._estimate(helpline, position),
+                },
             )
         await self.notifier.to_counselors_of(
             helpline_id, "queue_stats", await self.queue_stats([helpline_id])
@@ -450,9 +455,7 @@ class Switchboard:
         requeued = await self.store.requeue_counselor_chats(username, now)
         for chat in requeued:
             text = texts.counselor_lost_message(chat.lang)
-            appended = await self.store.append_message(
-                chat.chat_id, Sender.SYSTEM, text, None, now
-            )
+            appended = await self.store.append_message(chat.chat_id, Sender.SYSTEM, text, None, now)
             if appended is not None:
                 await self.notifier.to_visitor(
                     chat.chat_id, "message", message_payload(appended.message)

@@ -26,15 +26,15 @@ _TEXTS = {
         "closed_unknown": "{name} is nu gesloten.",
         "full": "Het is op dit moment erg druk bij {name}. Probeer het over een paar minuten "
         "opnieuw.",
-        "counselor_lost": "De verbinding met je hulpverlener is verbroken. Je staat weer "
-        "vooraan in de wachtrij.",
+        "counselor_lost": "De verbinding met je hulpverlener is verbroken. Je staat weer in "
+        "de wachtrij, vóór nieuwe bezoekers.",
     },
     "en": {
         "closed": "{name} is closed now. We open again on {when}.",
         "closed_unknown": "{name} is closed now.",
         "full": "{name} is very busy at the moment. Please try again in a few minutes.",
-        "counselor_lost": "The connection to your counselor was lost. You are back at the "
-        "front of the queue.",
+        "counselor_lost": "The connection to your counselor was lost. You are back in the "
+        "queue, ahead of new visitors.",
     },
 }
 

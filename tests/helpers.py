@@ -39,7 +39,9 @@ class Client:
     async def _record(self, event: str, data: Any = None) -> None:
         await self.events[event].put(data)
 
-    async def connect(self, auth: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+    async def connect(
+        self, auth: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         await self.sio.connect(
             self.base_url,
             namespaces=[self.namespace],

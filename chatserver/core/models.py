@@ -52,6 +52,9 @@ class Chat:
     requested_at: datetime
     # When the chat (re)joined the queue; drives FIFO order and the wait shown.
     enqueued_at: datetime
+    # Set by the store when the chat is created: increases with every request, so
+    # "request order" is well defined even when two requests share a timestamp.
+    ticket: int = 0
     counselor: str | None = None
     counselor_name: str | None = None
     assigned_at: datetime | None = None

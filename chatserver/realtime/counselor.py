@@ -64,9 +64,10 @@ class CounselorNamespace(GuardedNamespace):
         return None
 
     async def disconnected(self, sid: str) -> None:
-        connection = self.connections.pop(sid, None)
+        connection = self.connections.get(sid)
         if connection is not None:
             await self.board.counselor_detached(connection.username)
+            del self.connections[sid]
 
     def _me(self, sid: str) -> _Connection:
         connection = self.connections.get(sid)

@@ -42,6 +42,7 @@ class MemoryStore:
         self._queues: dict[str, deque[str]] = {}
         self._counselors: dict[str, CounselorState] = {}
         self._deadlines: dict[str, datetime] = {}
+        self._tickets = 0
         self._counts = CountsFile(data_dir)
 
     # --- chats and queues ------------------------------------------------------------
@@ -50,7 +51,9 @@ class MemoryStore:
         queue = self._queues.setdefault(chat.helpline, deque())
         if len(queue) >= max_queue:
             return None
-        self._chats[chat.chat_id] = _ChatRecord(chat=_copy_chat(chat))
+        self._tickets += 1
+        stored = dataclasses.replace(chat, ticket=self._tickets)
+        self._chats[chat.chat_id] = _ChatRecord(chat=stored)
         self._by_token[chat.token_hash] = chat.chat_id
         queue.append(chat.chat_id)
         return len(queue)
@@ -122,7 +125,7 @@ class MemoryStore:
             return []
         chats = sorted(
             (self._chats[c].chat for c in counselor.chats if c in self._chats),
-            key=lambda chat: chat.requested_at,
+            key=lambda chat: chat.ticket,
         )
         requeued = []
         # Front of the queue, keeping the earliest request first.

@@ -104,12 +104,11 @@ class Server:
         )
 
     async def login(self, username: str) -> str:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(
-                f"{self.url}/api/login", json={"username": username, "password": PASSWORD}
-            ) as response:
-                assert response.status == 200, await response.text()
-                return str((await response.json())["token"])
+        async with aiohttp.ClientSession() as http, http.post(
+            f"{self.url}/api/login", json={"username": username, "password": PASSWORD}
+        ) as response:
+            assert response.status == 200, await response.text()
+            return str((await response.json())["token"])
 
     async def counselor(
         self, username: str, *, available: bool = True, helplines: tuple[str, ...] = ()
@@ -138,6 +137,16 @@ class Server:
                 return
             await asyncio.sleep(0.01)
         raise AssertionError("the server never saw the visitor leave")
+
+    async def until_counselor_gone(self, username: str) -> None:
+        """Wait until the server has handled the counselor's last disconnect."""
+        namespace = self.app[SIO].namespace_handlers["/counselor"]
+        for _ in range(200):
+            if all(c.username != username for c in namespace.connections.values()):
+                await self.settle()
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the server never saw the counselor leave")
 
     async def settle(self) -> None:
         await self.app[BOARD].drain()

@@ -37,7 +37,9 @@ async def test_last_admission_minutes_before_closing_counts_as_closed(
 async def test_unknown_helpline_and_malformed_payloads_get_their_codes(server: Server) -> None:
     visitor = server.visitor()
     await visitor.connect()
-    assert (await visitor.call("start", {"helpline": "nope"}))["error"]["code"] == "unknown_helpline"
+    assert (await visitor.call("start", {"helpline": "nope"}))["error"][
+        "code"
+    ] == "unknown_helpline"
     for bad in (None, "alpha", 42, [], {"helpline": 5}, {"helpline": "alpha", "lang": "de"}):
         ack = await visitor.call("start", bad)
         assert ack["error"]["code"] in {"bad_request", "unknown_helpline"}, bad
