@@ -1,0 +1,479 @@
+"""Configuration: config/helplines.toml, validated once at start-up into frozen objects.
+
+A broken file stops start-up with one line that names the file, the helpline, the field and
+the problem, so whoever edits the file can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CONFIG_FILE_NAME = "helplines.toml"
+LANGUAGES = ("nl", "en")
+
+
+class ConfigError(Exception):
+    """A problem in a configuration file; str() is the one line shown to the operator."""
+
+    def __init__(self, file: Path, helpline: str | None, field: str, problem: str) -> None:
+        self.file = file
+        self.helpline = helpline
+        self.field = field
+        self.problem = problem
+        where = f"helpline '{helpline}': " if helpline else ""
+        super().__init__(f"{file}: {where}{field}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Minutes since local midnight of the day the range belongs to.
+
+    end > 1440 means the range runs past midnight into the next day ("22:00-02:00" is
+    start=1320, end=1560); "24:00" is 1440.
+    """
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another way to reach the helpline, shown while the chat is closed."""
+
+    kind: str  # "phone" | "email" | "link"
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelplineConfig:
+    id: str
+    name: str
+    max_queue: int
+    last_admission_minutes: int
+    max_chats_per_counselor: int
+    # weekday (0 = Monday) -> ranges; every weekday is present, [] means closed
+    hours: Mapping[int, tuple[TimeRange, ...]]
+    # local date -> ranges that replace that weekday's; () closes the day
+    exceptions: Mapping[date, tuple[TimeRange, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    # language -> short reassurance text in the helpline's own words
+    intro: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    alternatives: tuple[Alternative, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The optional [server] table."""
+
+    visitor_grace_seconds: int = 60
+    counselor_grace_seconds: int = 60
+    # Only config/demo sets this: the first start creates a demo counselor and manager.
+    demo_accounts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    file: Path
+    timezone: ZoneInfo
+    helplines: tuple[HelplineConfig, ...]
+    server: ServerConfig = ServerConfig()
+
+    def helpline(self, helpline_id: str) -> HelplineConfig | None:
+        for helpline in self.helplines:
+            if helpline.id == helpline_id:
+                return helpline
+        return None
+
+
+# --- loading and validation -------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ALTERNATIVE_KINDS = ("phone", "email", "link")
+_TOP_LEVEL_KEYS = ("timezone", "helpline", "server")
+_HELPLINE_KEYS = (
+    "id",
+    "name",
+    "max_queue",
+    "last_admission_minutes",
+    "max_chats_per_counselor",
+    "hours",
+    "exceptions",
+    "intro",
+    "alternatives",
+)
+_SERVER_KEYS = ("visitor_grace_seconds", "counselor_grace_seconds", "demo_accounts")
+_ID_RE = re.compile(r"[a-z0-9-]+")
+_RANGE_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
+_DATE_RE = re.compile(r"\d{4}-\d\d-\d\d")
+_PHONE_RE = re.compile(r"\+?[0-9][0-9 ()-]*[0-9]")
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def load_config(config_dir: Path) -> Config:
+    """Read and validate `config_dir/helplines.toml`; raise ConfigError on the first problem."""
+    file = Path(config_dir) / CONFIG_FILE_NAME
+    return _Loader(file).load()
+
+
+def _show(value: object) -> str:
+    """The offending value as the operator wrote it, with its TOML type when that is the issue."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, datetime):
+        return "a date-time"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, time):
+        return "a time"
+    return type(value).__name__
+
+
+def _got(value: object) -> str:
+    shown = _show(value)
+    kind = _type_name(value)
+    return f"got {kind}" if shown in ("a table", "an array") else f"got {shown} ({kind})"
+
+
+def parse_time_range(text: str) -> TimeRange | str:
+    """Parse "HH:MM-HH:MM"; return the range or the problem. end < start crosses midnight."""
+    match = _RANGE_RE.fullmatch(text)
+    if match is None:
+        return f'expected "HH:MM-HH:MM", got {_show(text)}'
+    sh, sm, eh, em = (int(part) for part in match.groups())
+    for hour, minute in ((sh, sm), (eh, em)):
+        if hour > 24 or minute > 59 or (hour == 24 and minute != 0):
+            return f"{_show(text)}: {hour:02}:{minute:02} is not a time (00:00 to 24:00)"
+    if sh == 24:
+        return f'{_show(text)}: "24:00" can only end a range'
+    start, end = sh * 60 + sm, eh * 60 + em
+    if start == end:
+        return f"{_show(text)}: start and end are the same"
+    if end < start:
+        end += 1440
+    return TimeRange(start, end)
+
+
+class _Loader:
+    """One pass over the parsed TOML; every error names file, helpline and field."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, helpline: str | None, field: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, helpline, field, problem)
+
+    def load(self) -> Config:
+        try:
+            raw = self.file.read_bytes()
+        except FileNotFoundError:
+            raise self.fail(None, "file", "not found") from None
+        except OSError as exc:
+            raise self.fail(None, "file", f"cannot read: {exc.strerror or exc}") from None
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise self.fail(None, "toml", f"not UTF-8 (byte {exc.start})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise self.fail(None, "toml", str(exc)) from None
+
+        self.unknown_keys(data, _TOP_LEVEL_KEYS, None, "")
+        timezone = self.timezone(data)
+        helplines = self.helplines(data)
+        server = self.server(data.get("server"))
+        return Config(file=self.file, timezone=timezone, helplines=helplines, server=server)
+
+    def unknown_keys(
+        self, table: dict[str, Any], allowed: tuple[str, ...], helpline: str | None, prefix: str
+    ) -> None:
+        for key in table:
+            if key not in allowed:
+                expected = ", ".join(allowed)
+                raise self.fail(
+                    helpline, f"{prefix}{key}", f"unknown key; expected one of {expected}"
+                )
+
+    def timezone(self, data: dict[str, Any]) -> ZoneInfo:
+        if "timezone" not in data:
+            raise self.fail(None, "timezone", 'missing; e.g. timezone = "Europe/Amsterdam"')
+        value = data["timezone"]
+        if not isinstance(value, str):
+            raise self.fail(None, "timezone", f"expected a string, {_got(value)}")
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise self.fail(
+                None, "timezone", f'unknown timezone {_show(value)}; e.g. "Europe/Amsterdam"'
+            ) from None
+
+    def helplines(self, data: dict[str, Any]) -> tuple[HelplineConfig, ...]:
+        value = data.get("helpline")
+        if value is None or value == []:
+            raise self.fail(None, "helpline", "no helplines; add at least one [[helpline]]")
+        if not isinstance(value, list):
+            raise self.fail(None, "helpline", f"expected [[helpline]] tables, {_got(value)}")
+        seen: dict[str, int] = {}
+        helplines = []
+        for index, table in enumerate(value):
+            if not isinstance(table, dict):
+                raise self.fail(None, f"helpline[{index}]", f"expected a table, {_got(table)}")
+            helpline = self.helpline(index, table)
+            if helpline.id in seen:
+                raise self.fail(
+                    helpline.id,
+                    "id",
+                    f"duplicate id {_show(helpline.id)}; also in helpline[{seen[helpline.id]}]",
+                )
+            seen[helpline.id] = index
+            helplines.append(helpline)
+        return tuple(helplines)
+
+    def helpline(self, index: int, table: dict[str, Any]) -> HelplineConfig:
+        if "id" not in table:
+            raise self.fail(None, f"helpline[{index}].id", "missing")
+        hid = table["id"]
+        if not isinstance(hid, str) or not _ID_RE.fullmatch(hid):
+            raise self.fail(
+                None,
+                f"helpline[{index}].id",
+                f"must be lowercase letters, digits and '-' ([a-z0-9-]+), {_got(hid)}",
+            )
+        self.unknown_keys(table, _HELPLINE_KEYS, hid, "")
+        name = self.text(table, "name", hid, "name")
+        if "hours" not in table:
+            raise self.fail(hid, "hours", "missing; add a [helpline.hours] table")
+        return HelplineConfig(
+            id=hid,
+            name=name,
+            max_queue=self.integer(table, "max_queue", hid, "max_queue", minimum=1),
+            last_admission_minutes=self.integer(
+                table, "last_admission_minutes", hid, "last_admission_minutes", 0, 1440
+            ),
+            max_chats_per_counselor=self.integer(
+                table, "max_chats_per_counselor", hid, "max_chats_per_counselor", minimum=1
+            ),
+            hours=self.hours(table["hours"], hid),
+            exceptions=self.exceptions(table.get("exceptions", []), hid),
+            intro=self.intro(table.get("intro", {}), hid),
+            alternatives=self.alternatives(table.get("alternatives", []), hid),
+        )
+
+    def text(self, table: dict[str, Any], key: str, helpline: str | None, field: str) -> str:
+        if key not in table:
+            raise self.fail(helpline, field, "missing")
+        value = table[key]
+        if not isinstance(value, str):
+            raise self.fail(helpline, field, f"expected a string, {_got(value)}")
+        if not value.strip():
+            raise self.fail(helpline, field, "must not be empty")
+        return value.strip()
+
+    def integer(
+        self,
+        table: dict[str, Any],
+        key: str,
+        helpline: str | None,
+        field: str,
+        minimum: int,
+        maximum: int | None = None,
+        default: int | None = None,
+    ) -> int:
+        if key not in table:
+            if default is not None:
+                return default
+            raise self.fail(helpline, field, "missing")
+        value = table[key]
+        # bool is a subclass of int in Python, but `max_queue = true` is a mistake.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(helpline, field, f"expected an integer, {_got(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise self.fail(helpline, field, f"must be {bound}, got {value}")
+        return value
+
+    def ranges(self, value: object, helpline: str, field: str) -> tuple[TimeRange, ...]:
+        if not isinstance(value, list):
+            raise self.fail(
+                helpline, field, f'expected an array like ["10:00-17:00"], {_got(value)}'
+            )
+        ranges = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.fail(
+                    helpline, f"{field}[{index}]", f'expected "HH:MM-HH:MM", {_got(item)}'
+                )
+            parsed = parse_time_range(item)
+            if isinstance(parsed, str):
+                raise self.fail(helpline, f"{field}[{index}]", parsed)
+            ranges.append(parsed)
+        return tuple(sorted(ranges, key=lambda r: (r.start, r.end)))
+
+    def hours(self, value: object, helpline: str) -> Mapping[int, tuple[TimeRange, ...]]:
+        if not isinstance(value, dict):
+            raise self.fail(helpline, "hours", f"expected a table, {_got(value)}")
+        for key in value:
+            if key not in WEEKDAYS:
+                raise self.fail(
+                    helpline,
+                    f"hours.{key}",
+                    f"unknown day {_show(key)}; use {', '.join(WEEKDAYS)}",
+                )
+        return MappingProxyType(
+            {
+                weekday: self.ranges(value.get(day, []), helpline, f"hours.{day}")
+                for weekday, day in enumerate(WEEKDAYS)
+            }
+        )
+
+    def exception_date(self, value: object, helpline: str, field: str) -> date:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and _DATE_RE.fullmatch(value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise self.fail(helpline, field, f"no such date {_show(value)}") from None
+        raise self.fail(helpline, field, f"expected a date YYYY-MM-DD, {_got(value)}")
+
+    def exceptions(self, value: object, helpline: str) -> Mapping[date, tuple[TimeRange, ...]]:
+        if not isinstance(value, list):
+            raise self.fail(
+                helpline, "exceptions", f"expected [[helpline.exceptions]], {_got(value)}"
+            )
+        exceptions: dict[date, tuple[TimeRange, ...]] = {}
+        first_index: dict[date, int] = {}
+        for index, item in enumerate(value):
+            prefix = f"exceptions[{index}]"
+            if not isinstance(item, dict):
+                raise self.fail(helpline, prefix, f"expected a table, {_got(item)}")
+            self.unknown_keys(item, ("date", "hours"), helpline, f"{prefix}.")
+            if "date" not in item:
+                raise self.fail(helpline, f"{prefix}.date", "missing")
+            day = self.exception_date(item["date"], helpline, f"{prefix}.date")
+            if day in exceptions:
+                raise self.fail(
+                    helpline,
+                    f"{prefix}.date",
+                    f"duplicate date {_show(day)}; already in exceptions[{first_index[day]}]",
+                )
+            if "hours" not in item:
+                raise self.fail(helpline, f"{prefix}.hours", "missing; use hours = [] to close")
+            exceptions[day] = self.ranges(item["hours"], helpline, f"{prefix}.hours")
+            first_index[day] = index
+        return MappingProxyType(dict(sorted(exceptions.items())))
+
+    def intro(self, value: object, helpline: str) -> Mapping[str, str]:
+        if not isinstance(value, dict):
+            raise self.fail(
+                helpline, "intro", f'expected a table like {{ nl = "..." }}, {_got(value)}'
+            )
+        for key in value:
+            if key not in LANGUAGES:
+                raise self.fail(
+                    helpline, f"intro.{key}", f"unknown language; use {', '.join(LANGUAGES)}"
+                )
+        return MappingProxyType(
+            {lang: self.text(value, lang, helpline, f"intro.{lang}") for lang in value}
+        )
+
+    def alternatives(self, value: object, helpline: str) -> tuple[Alternative, ...]:
+        if not isinstance(value, list):
+            raise self.fail(
+                helpline, "alternatives", f"expected [[helpline.alternatives]], {_got(value)}"
+            )
+        alternatives = []
+        for index, item in enumerate(value):
+            prefix = f"alternatives[{index}]"
+            if not isinstance(item, dict):
+                raise self.fail(helpline, prefix, f"expected a table, {_got(item)}")
+            self.unknown_keys(item, ("kind", "label", "value"), helpline, f"{prefix}.")
+            kind = self.text(item, "kind", helpline, f"{prefix}.kind")
+            if kind not in ALTERNATIVE_KINDS:
+                raise self.fail(
+                    helpline,
+                    f"{prefix}.kind",
+                    f"unknown kind {_show(kind)}; use {', '.join(ALTERNATIVE_KINDS)}",
+                )
+            label = self.text(item, "label", helpline, f"{prefix}.label")
+            target = self.text(item, "value", helpline, f"{prefix}.value")
+            # The widget turns these into tel:, mailto: and href links: keep them harmless.
+            ok = {
+                "phone": _PHONE_RE.fullmatch(target) is not None,
+                "email": _EMAIL_RE.fullmatch(target) is not None,
+                "link": target.startswith(("https://", "http://")) and " " not in target,
+            }[kind]
+            if not ok:
+                wanted = {
+                    "phone": "a phone number (digits, spaces, +, -, parentheses)",
+                    "email": "an e-mail address",
+                    "link": "an http(s):// address",
+                }[kind]
+                raise self.fail(
+                    helpline, f"{prefix}.value", f"expected {wanted}, got {_show(target)}"
+                )
+            alternatives.append(Alternative(kind=kind, label=label, value=target))
+        return tuple(alternatives)
+
+    def server(self, value: object) -> ServerConfig:
+        if value is None:
+            return ServerConfig()
+        if not isinstance(value, dict):
+            raise self.fail(None, "server", f"expected a [server] table, {_got(value)}")
+        self.unknown_keys(value, _SERVER_KEYS, None, "server.")
+        defaults = ServerConfig()
+        demo = value.get("demo_accounts", defaults.demo_accounts)
+        if not isinstance(demo, bool):
+            raise self.fail(None, "server.demo_accounts", f"expected true or false, {_got(demo)}")
+        return ServerConfig(
+            visitor_grace_seconds=self.integer(
+                value,
+                "visitor_grace_seconds",
+                None,
+                "server.visitor_grace_seconds",
+                minimum=1,
+                default=defaults.visitor_grace_seconds,
+            ),
+            counselor_grace_seconds=self.integer(
+                value,
+                "counselor_grace_seconds",
+                None,
+                "server.counselor_grace_seconds",
+                minimum=1,
+                default=defaults.counselor_grace_seconds,
+            ),
+            demo_accounts=demo,
+        )

@@ -1,0 +1,485 @@
+"""Rules for config/helplines.toml: every mistake is one line naming file, helpline and field."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from chatserver.config import (
+    CONFIG_FILE_NAME,
+    Alternative,
+    ConfigError,
+    ServerConfig,
+    TimeRange,
+    load_config,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+HEADER = 'timezone = "Europe/Amsterdam"\n'
+
+
+def helpline(hours: str = 'mon = ["10:00-17:00"]', extra: str = "", **keys: str | None) -> str:
+    """One [[helpline]] block; keys override (raw TOML values) or drop (None) the defaults."""
+    values: dict[str, str | None] = {
+        "id": '"alpha"',
+        "name": '"Alpha"',
+        "max_queue": "10",
+        "last_admission_minutes": "5",
+        "max_chats_per_counselor": "2",
+    }
+    values.update(keys)
+    lines = ["[[helpline]]"] + [f"{k} = {v}" for k, v in values.items() if v is not None]
+    return "\n".join([*lines, "[helpline.hours]", hours, extra, ""])
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / CONFIG_FILE_NAME).write_text(text, encoding="utf-8")
+    return tmp_path / CONFIG_FILE_NAME
+
+
+def config_error(tmp_path: Path, text: str) -> tuple[ConfigError, Path]:
+    file = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    return info.value, file
+
+
+def check(
+    tmp_path: Path, text: str, helpline_id: str | None, field: str, *fragments: str
+) -> ConfigError:
+    """Load text, expect a ConfigError naming exactly this file, helpline and field."""
+    error, file = config_error(tmp_path, text)
+    message = str(error)
+    assert error.file == file
+    assert error.helpline == helpline_id
+    assert error.field == field
+    assert str(file) in message
+    assert f"{field}:" in message
+    if helpline_id is not None:
+        assert f"'{helpline_id}'" in message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "\n" not in message
+    return error
+
+
+# --- the file itself ---------------------------------------------------------------------------
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.field == "file"
+    assert str(tmp_path / CONFIG_FILE_NAME) in str(info.value)
+    assert "not found" in str(info.value)
+
+
+def test_toml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + "max_queue = \n", None, "toml", "line 2", "column")
+
+
+def test_file_must_be_utf8(tmp_path: Path) -> None:
+    (tmp_path / CONFIG_FILE_NAME).write_bytes(b'timezone = "Europe/Amsterdam\xff"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.field == "toml"
+    assert "UTF-8" in str(info.value)
+
+
+def test_config_file_is_the_toml_path(tmp_path: Path) -> None:
+    file = write(tmp_path, HEADER + helpline())
+    assert load_config(tmp_path).file == file
+
+
+# --- top level ---------------------------------------------------------------------------------
+
+
+def test_timezone_is_required(tmp_path: Path) -> None:
+    check(tmp_path, helpline(), None, "timezone", "missing")
+
+
+def test_unknown_timezone_is_rejected(tmp_path: Path) -> None:
+    check(
+        tmp_path,
+        'timezone = "Europe/Amsterdm"\n' + helpline(),
+        None,
+        "timezone",
+        '"Europe/Amsterdm"',
+    )
+
+
+def test_timezone_must_be_a_string(tmp_path: Path) -> None:
+    check(tmp_path, "timezone = 1\n" + helpline(), None, "timezone", "an integer")
+
+
+def test_unknown_top_level_key_is_rejected(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + "timezon = 'UTC'\n" + helpline(), None, "timezon", "unknown key")
+
+
+def test_at_least_one_helpline_is_required(tmp_path: Path) -> None:
+    check(tmp_path, HEADER, None, "helpline", "no helplines")
+
+
+def test_empty_helpline_array_counts_as_no_helplines(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + "helpline = []\n", None, "helpline", "no helplines")
+
+
+def test_helpline_must_be_an_array_of_tables(tmp_path: Path) -> None:
+    text = HEADER + '[helpline]\nid = "alpha"\n'
+    check(tmp_path, text, None, "helpline", "[[helpline]]")
+
+
+def test_timezone_is_loaded(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline())
+    assert load_config(tmp_path).timezone.key == "Europe/Amsterdam"
+
+
+# --- helpline id and name ----------------------------------------------------------------------
+
+
+def test_helpline_id_is_required(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(id=None), None, "helpline[0].id", "missing")
+
+
+def test_helpline_id_must_be_lowercase_letters_digits_and_dashes(tmp_path: Path) -> None:
+    text = HEADER + helpline() + helpline(id='"Stop it"')
+    check(tmp_path, text, None, "helpline[1].id", '"Stop it"', "[a-z0-9-]+")
+
+
+def test_helpline_id_must_be_a_string(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(id="7"), None, "helpline[0].id", "an integer")
+
+
+def test_helpline_ids_are_unique(tmp_path: Path) -> None:
+    text = HEADER + helpline() + helpline(name='"Other"')
+    check(tmp_path, text, "alpha", "id", "duplicate", '"alpha"', "helpline[0]")
+
+
+def test_helpline_name_is_required(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(name=None), "alpha", "name", "missing")
+
+
+def test_helpline_name_must_not_be_blank(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(name='"  "'), "alpha", "name", "empty")
+
+
+def test_helpline_name_must_be_a_string(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(name="true"), "alpha", "name", "a boolean")
+
+
+def test_unknown_helpline_key_is_a_typo(tmp_path: Path) -> None:
+    text = HEADER + helpline(max_queu="10")
+    check(tmp_path, text, "alpha", "max_queu", "unknown key", "max_queue")
+
+
+# --- integers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["max_queue", "last_admission_minutes", "max_chats_per_counselor"])
+def test_integer_settings_are_required(tmp_path: Path, key: str) -> None:
+    text = "\n".join(line for line in helpline().splitlines() if not line.startswith(f"{key} ="))
+    check(tmp_path, HEADER + text, "alpha", key, "missing")
+
+
+def test_max_queue_must_be_an_integer_not_a_string(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(max_queue='"25"'), "alpha", "max_queue", '"25"', "a string")
+
+
+def test_max_queue_must_be_an_integer_not_a_float(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(max_queue="2.5"), "alpha", "max_queue", "2.5", "a float")
+
+
+def test_a_boolean_is_not_an_integer(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(max_queue="true"), "alpha", "max_queue", "true")
+
+
+def test_max_queue_is_at_least_one(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(max_queue="0"), "alpha", "max_queue", ">= 1", "got 0")
+
+
+def test_last_admission_minutes_is_not_negative(tmp_path: Path) -> None:
+    text = HEADER + helpline(last_admission_minutes="-1")
+    check(tmp_path, text, "alpha", "last_admission_minutes", "got -1")
+
+
+def test_last_admission_minutes_is_at_most_a_day(tmp_path: Path) -> None:
+    text = HEADER + helpline(last_admission_minutes="1441")
+    check(tmp_path, text, "alpha", "last_admission_minutes", "1440", "got 1441")
+
+
+def test_last_admission_minutes_may_be_zero(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline(last_admission_minutes="0"))
+    assert load_config(tmp_path).helplines[0].last_admission_minutes == 0
+
+
+def test_max_chats_per_counselor_is_at_least_one(tmp_path: Path) -> None:
+    text = HEADER + helpline(max_chats_per_counselor="0")
+    check(tmp_path, text, "alpha", "max_chats_per_counselor", ">= 1", "got 0")
+
+
+# --- hours -------------------------------------------------------------------------------------
+
+
+def test_hours_table_is_required(tmp_path: Path) -> None:
+    text = HEADER + '[[helpline]]\nid = "alpha"\nname = "A"\nmax_queue = 1\n'
+    text += "last_admission_minutes = 0\nmax_chats_per_counselor = 1\n"
+    check(tmp_path, text, "alpha", "hours", "missing")
+
+
+def test_hours_must_be_a_table(tmp_path: Path) -> None:
+    text = HEADER + '[[helpline]]\nid = "alpha"\nname = "A"\nmax_queue = 1\n'
+    text += 'last_admission_minutes = 0\nmax_chats_per_counselor = 1\nhours = ["10:00-17:00"]\n'
+    check(tmp_path, text, "alpha", "hours", "expected a table")
+
+
+def test_missing_weekday_means_closed(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline(hours='tue = ["09:00-12:30"]'))
+    hours = load_config(tmp_path).helplines[0].hours
+    assert isinstance(hours, MappingProxyType)
+    assert dict(hours) == {
+        0: (),
+        1: (TimeRange(540, 750),),
+        2: (),
+        3: (),
+        4: (),
+        5: (),
+        6: (),
+    }
+
+
+def test_unknown_weekday_key_is_rejected(tmp_path: Path) -> None:
+    text = HEADER + helpline(hours='mnd = ["10:00-17:00"]')
+    check(tmp_path, text, "alpha", "hours.mnd", '"mnd"', "mon, tue")
+
+
+def test_weekday_value_must_be_an_array(tmp_path: Path) -> None:
+    text = HEADER + helpline(hours='mon = "10:00-17:00"')
+    check(tmp_path, text, "alpha", "hours.mon", "expected an array")
+
+
+def test_range_must_be_a_string(tmp_path: Path) -> None:
+    text = HEADER + helpline(hours='mon = ["10:00-17:00", 1900]')
+    check(tmp_path, text, "alpha", "hours.mon[1]", "1900", "an integer")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["10-17", "10:00 - 17:00", "1:00-17:00", "10:00-17:00-18:00", "10.00-17.00", ""],
+)
+def test_range_must_look_like_hh_mm_dash_hh_mm(tmp_path: Path, bad: str) -> None:
+    text = HEADER + helpline(hours=f'mon = ["10:00-12:00", "{bad}"]')
+    check(tmp_path, text, "alpha", "hours.mon[1]", "HH:MM-HH:MM", f'"{bad}"')
+
+
+@pytest.mark.parametrize("bad", ["25:00-26:00", "10:00-24:30", "10:60-12:00", "09:00-10:99"])
+def test_hours_are_00_to_24_and_minutes_00_to_59(tmp_path: Path, bad: str) -> None:
+    text = HEADER + helpline(hours=f'fri = ["{bad}"]')
+    check(tmp_path, text, "alpha", "hours.fri[0]", f'"{bad}"', "is not a time")
+
+
+def test_24_00_only_ends_a_range(tmp_path: Path) -> None:
+    text = HEADER + helpline(hours='sun = ["24:00-02:00"]')
+    check(tmp_path, text, "alpha", "hours.sun[0]", '"24:00-02:00"', "only end")
+
+
+def test_range_start_and_end_must_differ(tmp_path: Path) -> None:
+    text = HEADER + helpline(hours='wed = ["10:00-10:00"]')
+    check(tmp_path, text, "alpha", "hours.wed[0]", '"10:00-10:00"', "same")
+
+
+def test_range_ending_before_it_starts_crosses_midnight(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline(hours='mon = ["22:00-02:00", "00:00-24:00"]'))
+    assert load_config(tmp_path).helplines[0].hours[0] == (
+        TimeRange(0, 1440),
+        TimeRange(1320, 1560),
+    )
+
+
+# --- exceptions --------------------------------------------------------------------------------
+
+
+def exception(day: str, hours: str = "[]") -> str:
+    return f"[[helpline.exceptions]]\ndate = {day}\nhours = {hours}\n"
+
+
+def test_exception_dates_accept_toml_dates_and_strings(tmp_path: Path) -> None:
+    extra = exception("2026-12-25") + exception('"2026-12-24"', '["10:00-15:00"]')
+    write(tmp_path, HEADER + helpline(extra=extra))
+    exceptions = load_config(tmp_path).helplines[0].exceptions
+    assert isinstance(exceptions, MappingProxyType)
+    assert dict(exceptions) == {
+        date(2026, 12, 24): (TimeRange(600, 900),),
+        date(2026, 12, 25): (),
+    }
+
+
+@pytest.mark.parametrize("bad", ['"25-12-2026"', '"2026-12-25T10:00"', '"20261225"', "20261225"])
+def test_exception_date_must_be_yyyy_mm_dd(tmp_path: Path, bad: str) -> None:
+    text = HEADER + helpline(extra=exception(bad))
+    check(tmp_path, text, "alpha", "exceptions[0].date", "YYYY-MM-DD", bad)
+
+
+def test_exception_date_must_exist(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=exception('"2026-02-30"'))
+    check(tmp_path, text, "alpha", "exceptions[0].date", '"2026-02-30"', "no such date")
+
+
+def test_exception_date_is_not_a_date_time(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=exception("2026-12-25T10:00:00"))
+    check(tmp_path, text, "alpha", "exceptions[0].date", "a date-time")
+
+
+def test_exception_dates_are_unique(tmp_path: Path) -> None:
+    extra = exception("2026-12-25") + exception("2026-12-26") + exception('"2026-12-25"')
+    text = HEADER + helpline(extra=extra)
+    check(tmp_path, text, "alpha", "exceptions[2].date", "duplicate", "2026-12-25", "exceptions[0]")
+
+
+def test_exception_needs_a_date(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra="[[helpline.exceptions]]\nhours = []\n")
+    check(tmp_path, text, "alpha", "exceptions[0].date", "missing")
+
+
+def test_exception_needs_hours_even_when_closed(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra="[[helpline.exceptions]]\ndate = 2026-12-25\n")
+    check(tmp_path, text, "alpha", "exceptions[0].hours", "missing", "hours = []")
+
+
+def test_exception_hours_are_checked_like_weekday_hours(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=exception("2026-12-24", '["10:00-15:00", "15:00-25:00"]'))
+    check(tmp_path, text, "alpha", "exceptions[0].hours[1]", '"15:00-25:00"')
+
+
+def test_unknown_exception_key_is_rejected(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=exception("2026-12-25") + 'note = "Christmas"\n')
+    check(tmp_path, text, "alpha", "exceptions[0].note", "unknown key")
+
+
+# --- intro and alternatives --------------------------------------------------------------------
+
+
+def test_intro_texts_per_language_are_loaded(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline(intro='{ nl = " Hallo. ", en = "Hello." }'))
+    intro = load_config(tmp_path).helplines[0].intro
+    assert isinstance(intro, MappingProxyType)
+    assert dict(intro) == {"nl": "Hallo.", "en": "Hello."}
+
+
+def test_intro_language_must_be_supported(tmp_path: Path) -> None:
+    text = HEADER + helpline(intro='{ nl = "Hallo", de = "Hallo" }')
+    check(tmp_path, text, "alpha", "intro.de", "unknown language", "nl, en")
+
+
+def test_intro_text_must_be_a_string(tmp_path: Path) -> None:
+    text = HEADER + helpline(intro="{ en = 3 }")
+    check(tmp_path, text, "alpha", "intro.en", "a string")
+
+
+def alternative(kind: str = "phone", label: str = "Call", value: str = "0800-266 64 36") -> str:
+    return f'[[helpline.alternatives]]\nkind = "{kind}"\nlabel = "{label}"\nvalue = "{value}"\n'
+
+
+def test_alternatives_are_loaded_in_order(tmp_path: Path) -> None:
+    extra = alternative() + alternative("email", "Mail", "info@example.org")
+    extra += alternative("link", "Web", "https://example.org/help")
+    write(tmp_path, HEADER + helpline(extra=extra))
+    assert load_config(tmp_path).helplines[0].alternatives == (
+        Alternative("phone", "Call", "0800-266 64 36"),
+        Alternative("email", "Mail", "info@example.org"),
+        Alternative("link", "Web", "https://example.org/help"),
+    )
+
+
+def test_alternative_kind_must_be_phone_email_or_link(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=alternative(kind="fax"))
+    check(tmp_path, text, "alpha", "alternatives[0].kind", '"fax"', "phone, email, link")
+
+
+def test_alternative_needs_a_label(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra='[[helpline.alternatives]]\nkind = "phone"\nvalue = "112"\n')
+    check(tmp_path, text, "alpha", "alternatives[0].label", "missing")
+
+
+def test_alternative_link_must_be_http(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=alternative() + alternative("link", "Web", "javascript:x()"))
+    check(tmp_path, text, "alpha", "alternatives[1].value", '"javascript:x()"', "http")
+
+
+def test_alternative_phone_must_look_like_a_number(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=alternative(value="call us"))
+    check(tmp_path, text, "alpha", "alternatives[0].value", '"call us"', "phone number")
+
+
+def test_alternative_email_must_look_like_an_address(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=alternative("email", "Mail", "info.example.org"))
+    check(tmp_path, text, "alpha", "alternatives[0].value", '"info.example.org"', "e-mail")
+
+
+def test_unknown_alternative_key_is_rejected(tmp_path: Path) -> None:
+    text = HEADER + helpline(extra=alternative() + "url = 'x'\n")
+    check(tmp_path, text, "alpha", "alternatives[0].url", "unknown key")
+
+
+# --- [server] ----------------------------------------------------------------------------------
+
+
+def test_server_table_is_optional(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline())
+    assert load_config(tmp_path).server == ServerConfig()
+
+
+def test_server_settings_are_loaded(tmp_path: Path) -> None:
+    server = "[server]\nvisitor_grace_seconds = 30\ncounselor_grace_seconds = 90\n"
+    write(tmp_path, HEADER + server + "demo_accounts = true\n" + helpline())
+    assert load_config(tmp_path).server == ServerConfig(30, 90, demo_accounts=True)
+
+
+def test_grace_seconds_are_at_least_one(tmp_path: Path) -> None:
+    text = HEADER + "[server]\nvisitor_grace_seconds = 0\n" + helpline()
+    check(tmp_path, text, None, "server.visitor_grace_seconds", ">= 1", "got 0")
+
+
+def test_counselor_grace_seconds_must_be_an_integer(tmp_path: Path) -> None:
+    text = HEADER + '[server]\ncounselor_grace_seconds = "60"\n' + helpline()
+    check(tmp_path, text, None, "server.counselor_grace_seconds", '"60"')
+
+
+def test_demo_accounts_must_be_a_boolean(tmp_path: Path) -> None:
+    text = HEADER + '[server]\ndemo_accounts = "yes"\n' + helpline()
+    check(tmp_path, text, None, "server.demo_accounts", '"yes"', "true or false")
+
+
+def test_unknown_server_key_is_rejected(tmp_path: Path) -> None:
+    text = HEADER + "[server]\nvisitor_grace = 5\n" + helpline()
+    check(tmp_path, text, None, "server.visitor_grace", "unknown key")
+
+
+# --- shipped files -----------------------------------------------------------------------------
+
+
+def test_shipped_production_config_loads() -> None:
+    config = load_config(REPO / "config")
+    assert [h.id for h in config.helplines] == ["stopitnow", "helpwanted"]
+    assert config.timezone.key == "Europe/Amsterdam"
+    assert not config.server.demo_accounts
+    stopitnow = config.helpline("stopitnow")
+    assert stopitnow is not None
+    assert stopitnow.max_queue == 25
+    assert stopitnow.max_chats_per_counselor == 2
+    assert stopitnow.exceptions[date(2026, 12, 25)] == ()
+    for helpline_config in config.helplines:
+        assert set(helpline_config.intro) == {"nl", "en"}
+        assert helpline_config.alternatives
+
+
+def test_shipped_demo_config_loads_and_is_always_open() -> None:
+    config = load_config(REPO / "config" / "demo")
+    assert config.server.demo_accounts
+    assert [h.id for h in config.helplines] == ["stopitnow", "helpwanted"]
+    for helpline_config in config.helplines:
+        assert all(ranges == (TimeRange(0, 1440),) for ranges in helpline_config.hours.values())
+        assert not helpline_config.exceptions
