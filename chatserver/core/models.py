@@ -73,7 +73,8 @@ class CounselorState:
     available: bool = False
     connections: int = 0
     chats: set[str] = field(default_factory=set)
-    # Since when the counselor has had nothing new; ties go to whoever waited longest.
+    # When the counselor last got or finished a chat, or became available: ties between
+    # equally loaded counselors go to whoever has had nothing new for longest.
     idle_since: datetime | None = None
 
     @property

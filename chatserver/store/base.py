@@ -53,7 +53,8 @@ class Store(Protocol):
     async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
         """Give the first waiting visitor to the counselor chosen by core.assignment.
 
-        Never gives one visitor to two counselors, nor a counselor more than max_chats.
+        Never gives one visitor to two counselors, nor a counselor more than max_chats. The
+        chosen counselor's idle_since becomes now.
         """
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:

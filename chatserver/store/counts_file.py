@@ -26,8 +26,11 @@ class CountsFile:
             self._data = json.loads(self.path.read_text(encoding="utf-8"))
 
     def add(self, helpline: str, day: date, counts: Mapping[str, int]) -> None:
+        changes = {name: n for name, n in counts.items() if n}
+        if not changes:  # a zero is no count: it must not make the day appear
+            return
         bucket = self._data.setdefault(day.isoformat(), {}).setdefault(helpline, {})
-        for name, n in counts.items():
+        for name, n in changes.items():
             bucket[name] = bucket.get(name, 0) + n
         self._write()
 

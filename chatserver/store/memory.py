@@ -82,6 +82,7 @@ class MemoryStore:
         chat.counselor_name = counselor.display_name
         chat.assigned_at = now
         counselor.chats.add(chat.chat_id)
+        counselor.idle_since = now
         first_answer = not chat.answered
         chat.answered = True
         return Assignment(
