@@ -7,8 +7,10 @@ logged.
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
+import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -18,10 +20,11 @@ from aiohttp import web
 from chatserver import protocol
 from chatserver.accounts import Account
 from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
+from chatserver.core.admission import admission
 from chatserver.core.counting import COUNTERS, local_day
 from chatserver.core.models import ChatState
 from chatserver.sessions import SESSION_TTL
-from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, STORE
+from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, STORE
 
 routes = web.RouteTableDef()
 
@@ -30,6 +33,10 @@ MAX_STATS_DAYS = 366
 DEFAULT_STATS_DAYS = 31
 STATS_ROLES = ("manager", "admin")
 _LOGIN_FAILED = "wrong username or password"
+# Exactly the forms the contract names: date.fromisoformat also takes 20261201 and 2026-W49-2,
+# and int() also takes "1_0", " 7" and non-ASCII digits.
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INT_RE = re.compile(r"[0-9]{1,9}")
 
 
 def _json_error(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
@@ -56,11 +63,15 @@ async def list_helplines(request: web.Request) -> web.Response:
         opens_at = None if is_open else hours.next_opening(now)
         start = now if is_open else opens_at
         closes_at = hours.next_closing(start) if start is not None else None
+        # What `start` would answer now: false in the last-admission window too.
+        decision = admission(helpline, hours, now)
         out.append(
             {
                 "id": helpline.id,
                 "name": helpline.name,
                 "open": is_open,
+                "accepting": decision.open,
+                "accepting_from": protocol.iso(decision.opens_at),
                 "opens_at": protocol.iso(opens_at),
                 "closes_at": protocol.iso(closes_at),
                 "waiting": len(await board.store.waiting(helpline.id)),
@@ -75,17 +86,18 @@ async def list_helplines(request: web.Request) -> web.Response:
 
 
 def _parse_date(value: str, name: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _bad_request(f"'{name}' must be a date YYYY-MM-DD") from None
+    if _DATE_RE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:  # 2026-13-01, 2026-02-30
+            pass
+    raise _bad_request(f"'{name}' must be a date YYYY-MM-DD")
 
 
 def _parse_int(value: str, name: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise _bad_request(f"'{name}' must be a whole number") from None
+    if not _INT_RE.fullmatch(value):
+        raise _bad_request(f"'{name}' must be a whole number")
+    number = int(value)
     if not low <= number <= high:
         raise _bad_request(f"'{name}' must be between {low} and {high}")
     return number
@@ -100,7 +112,10 @@ async def helpline_schedule(request: web.Request) -> web.Response:
     today = local_day(request.app[CLOCK](), config.timezone)
     first = _parse_date(request.query.get("from", today.isoformat()), "from")
     days = _parse_int(request.query.get("days", "7"), "days", 1, MAX_SCHEDULE_DAYS)
-    intervals = board.hours[helpline.id].intervals(first, days)
+    try:
+        intervals = board.hours[helpline.id].intervals(first, days)
+    except ValueError as exc:  # a date near 0001-01-01 or 9999-12-31
+        raise _bad_request(f"'from': {exc}") from None
     return web.json_response(
         {
             "helpline": helpline.id,
@@ -163,7 +178,8 @@ async def login(request: web.Request) -> web.Response:
         token,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        # Behind a TLS-terminating proxy the app sees http; the proxy says what the user saw.
+        secure=request.secure or request.headers.get("X-Forwarded-Proto") == "https",
         path="/",
         max_age=int(SESSION_TTL.total_seconds()),
     )
@@ -204,7 +220,10 @@ async def _daily_rows(request: web.Request) -> list[dict[str, Any]]:
     config = request.app[CONFIG]
     today = local_day(request.app[CLOCK](), config.timezone)
     last = _parse_date(request.query.get("to", today.isoformat()), "to")
-    default_first = last - timedelta(days=DEFAULT_STATS_DAYS - 1)
+    try:
+        default_first = last - timedelta(days=DEFAULT_STATS_DAYS - 1)
+    except OverflowError:
+        default_first = date.min
     first = _parse_date(request.query.get("from", default_first.isoformat()), "from")
     if first > last:
         raise _bad_request("'from' must not be after 'to'")
@@ -268,7 +287,14 @@ _METRICS = {
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: current load only, nothing about any one visitor."""
+    """Prometheus text: current load only, nothing about any one visitor.
+
+    For a scraper holding CHATSERVER_METRICS_TOKEN, or a logged-in admin.
+    """
+    expected = request.app[METRICS_TOKEN]
+    presented = request.headers.get("Authorization", "")
+    if not (expected and hmac.compare_digest(presented, f"Bearer {expected}")):
+        await require_role(request, ("admin",))
     board, config = request.app[BOARD], request.app[CONFIG]
     now = request.app[CLOCK]()
     counselors = await board.store.counselors()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +29,15 @@ from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
 from chatserver.web import api
-from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, SIO, STORE
+from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE
 from chatserver.web.security import security_headers
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
+# The checkout's static/ (editable install); an installed package is told by the environment.
+STATIC_DIR = Path(
+    os.environ.get("CHATSERVER_STATIC_DIR", Path(__file__).resolve().parents[2] / "static")
+)
 PAGES = ("widget", "console", "dashboard")
 TICK_SECONDS = 1.0
 # Detect a vanished client within about 20 s rather than the default 45 s.
@@ -54,6 +58,7 @@ def create_app(
     static_dir: Path = STATIC_DIR,
     tick_seconds: float = TICK_SECONDS,
     client_manager: socketio.AsyncManager | None = None,
+    metrics_token: str | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     sio = socketio.AsyncServer(
@@ -77,6 +82,7 @@ def create_app(
     app[AUTH] = auth
     app[CLOCK] = clock
     app[SIO] = sio
+    app[METRICS_TOKEN] = metrics_token
     app.add_routes(api.routes)
     _add_pages(app, static_dir)
 

@@ -19,3 +19,5 @@ BOARD = web.AppKey("board", Switchboard)
 AUTH = web.AppKey("auth", Authenticator)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 SIO = web.AppKey("sio", socketio.AsyncServer)
+# Bearer token a Prometheus scraper presents at /metrics (None: admins only).
+METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")

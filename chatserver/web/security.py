@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -14,8 +16,17 @@ CONTENT_SECURITY_POLICY = (
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    headers = response.headers
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        # Raised errors (400, 401, 404 ...) become responses after this middleware.
+        _add_headers(request, exc.headers)
+        raise
+    _add_headers(request, response.headers)
+    return response
+
+
+def _add_headers(request: web.Request, headers: MutableMapping[str, str]) -> None:
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -23,4 +34,3 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if request.path.startswith("/api/"):
         headers.setdefault("Cache-Control", "no-store")
-    return response

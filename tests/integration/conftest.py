@@ -28,6 +28,7 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # A Wednesday afternoon.
 START = datetime(2026, 12, 2, 14, 0, tzinfo=AMSTERDAM)
 PASSWORD = "correct horse battery staple"
+METRICS_TOKEN = "scraper-secret-for-tests"
 
 TEST_CONFIG = """
 timezone = "Europe/Amsterdam"
@@ -104,9 +105,12 @@ class Server:
         )
 
     async def login(self, username: str) -> str:
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{self.url}/api/login", json={"username": username, "password": PASSWORD}
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.url}/api/login", json={"username": username, "password": PASSWORD}
+            ) as response,
+        ):
             assert response.status == 200, await response.text()
             return str((await response.json())["token"])
 
@@ -175,6 +179,7 @@ async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
             MemorySessionStore(),
             clock=clock,
             tick_seconds=3600,  # tests tick by hand
+            metrics_token=METRICS_TOKEN,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
