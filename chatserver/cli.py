@@ -135,7 +135,13 @@ def _run(args: argparse.Namespace, config: Config, store: Store, accounts: Accou
     # Request lines would carry paths and query strings a visitor chose; keep them out.
     logging.getLogger("aiohttp.access").disabled = True
     created = asyncio.run(ensure_demo_accounts(accounts, config))
-    app = create_app(config, store, accounts, MemorySessionStore())
+    app = create_app(
+        config,
+        store,
+        accounts,
+        MemorySessionStore(),
+        metrics_token=os.environ.get("CHATSERVER_METRICS_TOKEN") or None,
+    )
     base = f"http://{args.host}:{args.port}"
     print(f"chatserver {__version__} on {base} with {config.file}", flush=True)
     print(f"  visitor widget:    {base}/widget/", flush=True)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from chatserver import protocol, texts
@@ -64,7 +64,8 @@ class Switchboard:
         self.config = config
         self.store = store
         self.notifier = notifier
-        self.clock = clock
+        # UTC inside: subtracting two datetimes that share a ZoneInfo ignores DST changes.
+        self.clock: Clock = lambda: clock().astimezone(UTC)
         self.hours: dict[str, OpeningHours] = opening_hours_by_helpline(config)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -91,13 +92,17 @@ class Switchboard:
         day = counting.local_day(now, self.config.timezone)
         await self.store.add_counts(helpline, day, {name: 1 for name in names})
 
-    async def _estimate(self, helpline: HelplineConfig, position: int) -> int:
+    async def _slots(self, helpline: HelplineConfig) -> tuple[int, int]:
+        """(free, busy) chat slots of the helpline's available counselors."""
         free = busy = 0
         for counselor in await self.store.counselors():
             if counselor.online and counselor.available and counselor.serves(helpline.id):
                 busy += len(counselor.chats)
                 free += max(0, helpline.max_chats_per_counselor - len(counselor.chats))
-        return estimated_wait_s(position, free, busy)
+        return free, busy
+
+    async def _estimate(self, helpline: HelplineConfig, position: int) -> int:
+        return estimated_wait_s(position, *await self._slots(helpline))
 
     # --- visitors --------------------------------------------------------------------
 
@@ -263,15 +268,20 @@ class Switchboard:
     def _served(self, state: CounselorState) -> list[HelplineConfig]:
         return [h for h in self.config.helplines if state.serves(h.id)]
 
-    async def set_availability(self, username: str, available: bool) -> dict[str, Any]:
+    async def set_availability(
+        self, username: str, available: bool, sid: str | None = None
+    ) -> dict[str, Any]:
         state = await self.store.set_available(username, available, self.clock())
         if state is None:
             raise ProtocolError(protocol.FORBIDDEN, "not connected as a counselor")
+        result = {"available": state.available, "active_chats": len(state.chats)}
+        # The counselor's other tabs show the same switch.
+        await self.notifier.to_counselor(username, "availability", result, skip_sid=sid)
         for helpline in self._served(state):
             self.spawn(
                 self.try_assign(helpline.id) if available else self.announce_queue(helpline.id)
             )
-        return {"available": state.available, "active_chats": len(state.chats)}
+        return result
 
     async def counselor_resume(self, username: str, last_seq: dict[str, int]) -> dict[str, Any]:
         state = await self.store.get_counselor(username)
@@ -337,10 +347,13 @@ class Switchboard:
         for helpline_id in helplines:
             waiting = await self.store.waiting(helpline_id)
             longest = max(((now - c.enqueued_at).total_seconds() for c in waiting), default=0)
+            hours = self.hours[helpline_id]
             stats[helpline_id] = {
                 "waiting": len(waiting),
                 "longest_wait_s": int(longest),
-                "open": self.hours[helpline_id].is_open(now),
+                "open": hours.is_open(now),
+                "accepting": admission(self.helpline(helpline_id), hours, now).open,
+                "closes_at": protocol.iso(hours.next_closing(now)) if hours.is_open(now) else None,
             }
         return {"helplines": stats}
 
@@ -403,18 +416,24 @@ class Switchboard:
         )
 
     async def announce_queue(self, helpline_id: str) -> None:
-        """Tell every waiting visitor their position and the counselors the queue's size."""
+        """Tell every waiting visitor their position and the counselors the queue's size.
+
+        Only needed when someone ahead in the queue left or was put in front, or when the
+        counselors' capacity changed; a visitor joining at the back moves nobody.
+        """
         helpline = self.helpline(helpline_id)
+        free, busy = await self._slots(helpline)
         for index, chat in enumerate(await self.store.waiting(helpline_id)):
             position = index + 1
             await self.notifier.to_visitor(
                 chat.chat_id,
                 "queue",
-                {
-                    "position": position,
-                    "estimated_wait_s": await self._estimate(helpline, position),
-                },
+                {"position": position, "estimated_wait_s": estimated_wait_s(position, free, busy)},
             )
+        await self.announce_stats(helpline_id)
+
+    async def announce_stats(self, helpline_id: str) -> None:
+        """Tell the helpline's counselors how long its queue is."""
         await self.notifier.to_counselors_of(
             helpline_id, "queue_stats", await self.queue_stats([helpline_id])
         )
@@ -469,7 +488,7 @@ class Switchboard:
         if not await self.store.waiting(helpline.id):
             return
         closed = await self.store.close_queue(helpline.id, now)
-        opens_at = self.hours[helpline.id].next_opening(now)
+        opens_at = admission(helpline, self.hours[helpline.id], now).opens_at
         for chat in closed:
             await self.store.set_deadline(
                 _FORGET_CHAT + chat.chat_id, now + timedelta(seconds=ENDED_RECORD_SECONDS)

@@ -35,9 +35,13 @@ class Client:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
         self.sio.on("*", self._record, namespace=namespace)
+        self.sio.on("connect_error", self._connect_error, namespace=namespace)
 
     async def _record(self, event: str, data: Any = None) -> None:
         await self.events[event].put(data)
+
+    async def _connect_error(self, data: Any = None) -> None:
+        await self.events["connect_error"].put(data)
 
     async def connect(
         self, auth: dict[str, Any] | None = None, headers: dict[str, str] | None = None

@@ -43,11 +43,11 @@ class CounselorNamespace(GuardedNamespace):
         account = await self.auth.account_for_token(token)
         if account is None:
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "unauthorized", "message": "log in first"}
+                "unauthorized", {"code": "unauthorized", "message": "log in first"}
             )
         if account.role != "counselor":
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": FORBIDDEN, "message": "only counselors can use the console"}
+                FORBIDDEN, {"code": FORBIDDEN, "message": "only counselors can use the console"}
             )
         helplines = tuple(self.board.helplines_served(account.helplines))
         self.connections[sid] = _Connection(account.username, account.display_name, helplines)
@@ -77,7 +77,7 @@ class CounselorNamespace(GuardedNamespace):
 
     async def availability(self, sid: str, data: object) -> dict[str, Any]:
         available = protocol.parse_availability(data)
-        return await self.board.set_availability(self._me(sid).username, available)
+        return await self.board.set_availability(self._me(sid).username, available, sid)
 
     async def resume(self, sid: str, data: object) -> dict[str, Any]:
         last_seq = protocol.parse_counselor_resume(data)

@@ -55,7 +55,7 @@ class VisitorNamespace(GuardedNamespace):
             await self._attach(sid, chat_id)
             helpline = request.helpline
             self.board.spawn(self.board.try_assign(helpline))
-            self.board.spawn(self.board.announce_queue(helpline))
+            self.board.spawn(self.board.announce_stats(helpline))
         return ack
 
     async def resume(self, sid: str, data: object) -> dict[str, Any]:

@@ -12,10 +12,17 @@ from tests.integration.conftest import START, Server
 
 async def test_only_logged_in_counselors_may_connect(server: Server) -> None:
     await server.add_account("maud", role="manager")
-    for auth in (None, {"token": "forged"}, {"token": await server.login("maud")}):
+    for auth, code in (
+        (None, "unauthorized"),
+        ({"token": "forged"}, "unauthorized"),
+        ({"token": await server.login("maud")}, "forbidden"),
+    ):
         client = Client(server.url, "/counselor")
         with pytest.raises(socketio.exceptions.ConnectionError):
             await client.connect(auth=auth)
+        refusal = await client.next("connect_error")
+        assert refusal["message"] == code
+        assert refusal["data"]["code"] == code
 
 
 async def test_session_cookie_is_accepted_instead_of_a_token(server: Server) -> None:
@@ -26,7 +33,13 @@ async def test_session_cookie_is_accepted_instead_of_a_token(server: Server) -> 
     await client.connect(headers={"Cookie": f"chatserver_session={token}"})
     stats = await client.next("queue_stats")
     assert set(stats["helplines"]) == {"alpha", "shut"}
-    assert stats["helplines"]["alpha"] == {"waiting": 0, "longest_wait_s": 0, "open": True}
+    assert stats["helplines"]["alpha"] == {
+        "waiting": 0,
+        "longest_wait_s": 0,
+        "open": True,
+        "accepting": True,
+        "closes_at": "2026-12-02T17:00:00+01:00",
+    }
 
 
 async def test_a_counselor_only_gets_visitors_of_their_helplines(server: Server) -> None:
