@@ -41,12 +41,24 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
-            return await self.connected(*args)
+            try:
+                return await self.connected(*args)
+            except socketio.exceptions.ConnectionRefusedError:
+                raise
+            except Exception as exc:
+                self._log_failure(event, exc)
+                raise socketio.exceptions.ConnectionRefusedError(
+                    INTERNAL_ERROR, {"code": INTERNAL_ERROR, "message": "try again shortly"}
+                ) from None
         if event == "disconnect":
             sid = args[0]
             self._message_buckets.pop(sid, None)
             self._event_buckets.pop(sid, None)
-            return await self.disconnected(sid)
+            try:
+                return await self.disconnected(sid)
+            except Exception as exc:
+                self._log_failure(event, exc)
+                return None
         sid, payload = args[0], args[1:]
         handler = self.handlers.get(event)
         if handler is None:
@@ -60,10 +72,13 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except ProtocolError as exc:
             return exc.ack()
         except Exception as exc:
-            # Type and frames only: an exception's message could quote what a visitor typed.
-            frames = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("%s %s failed with %s\n%s", self.namespace, event, type(exc).__name__, frames)
+            self._log_failure(event, exc)
             return _error(INTERNAL_ERROR, "something went wrong on the server")
+
+    def _log_failure(self, event: str, exc: Exception) -> None:
+        # Type and frames only: an exception's message could quote what a visitor typed.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("%s %s failed with %s\n%s", self.namespace, event, type(exc).__name__, frames)
 
     def _allowed(self, sid: str, event: str) -> bool:
         now = self._monotonic()

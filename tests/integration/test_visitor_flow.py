@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from chatserver.web.keys import BOARD
 from tests.integration.conftest import START, Server, ServerFactory
 
@@ -217,3 +219,21 @@ async def test_visitor_end_tells_the_counselor(server: Server) -> None:
     assert (await visitor.call("end", {}))["error"]["code"] == "not_in_chat"
     ack = await counselor.call("message", {"chat_id": chat_id, "text": "x", "client_msg_id": "c"})
     assert ack["error"]["code"] == "not_in_chat"
+
+
+async def test_a_server_fault_answers_internal_error_and_logs_no_visitor_text(
+    server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    visitor = server.visitor()
+    await visitor.connect()
+    await visitor.call("start", {"helpline": "alpha"})
+    marker = "FAULT-MARKER-visitor-wrote-this"
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError(f"could not store {marker}")
+
+    monkeypatch.setattr(server.app[BOARD].store, "append_message", broken)
+    ack = await visitor.call("message", {"text": marker, "client_msg_id": "m1"})
+    assert ack["error"]["code"] == "internal_error"
+    assert "ValueError" in caplog.text
+    assert marker not in caplog.text

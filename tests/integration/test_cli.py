@@ -1,0 +1,79 @@
+"""The `chatserver` command as an operator uses it: check-config, run with a broken file, report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatserver.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_check_config_prints_next_openings_for_a_good_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["check-config", "--config", str(ROOT / "config")]) == 0
+    out = capsys.readouterr().out
+    assert "helplines.toml: OK, 2 helplines" in out
+    assert "stopitnow (Stop it Now):" in out
+    assert "helpwanted (Helpwanted):" in out
+    assert "next openings" in out or "open now" in out
+
+
+BROKEN = """
+timezone = "Europe/Amsterdam"
+
+[[helpline]]
+id = "stopitnow"
+name = "Stop it Now"
+max_queue = 25
+last_admission_minutes = 10
+max_chats_per_counselor = 2
+[helpline.hours]
+mon = ["10:00-17:00", "19:00-25:00"]
+"""
+
+
+@pytest.mark.parametrize("command", [["check-config"], ["run", "--port", "1"]])
+def test_a_broken_file_stops_with_one_line_naming_file_helpline_field_and_problem(
+    tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / "helplines.toml").write_text(BROKEN)
+    result = subprocess.run(
+        [sys.executable, "-m", "chatserver.cli", *command, "--config", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(tmp_path / "helplines.toml") in lines[0]
+    assert "helpline 'stopitnow'" in lines[0]
+    assert "hours.mon[1]" in lines[0]
+    assert "19:00-25:00" in lines[0]
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--config", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_report_prints_csv_of_the_daily_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import date
+
+    from chatserver.store.counts_file import CountsFile
+
+    CountsFile(tmp_path).add("stopitnow", date(2026, 12, 1), {"requested": 3, "answered": 2})
+    args = ["--config", str(ROOT / "config"), "--data-dir", str(tmp_path)]
+    assert main(["report", *args, "--from", "2026-12-01", "--to", "2026-12-02"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("date,helpline,requested,answered,abandoned")
+    assert lines[1].startswith("2026-12-01,stopitnow,3,2,0")
+    assert len(lines) == 2
