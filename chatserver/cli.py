@@ -11,21 +11,28 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
+import socketio
 from aiohttp import web
 
-from chatserver import __version__
+from chatserver import __version__, crypto
 from chatserver.accounts import AccountStore, FileAccountStore, ensure_demo_accounts
+from chatserver.accounts_redis import RedisAccountStore
 from chatserver.config import Config, ConfigError, load_config
 from chatserver.core.counting import COUNTERS, local_day
 from chatserver.hours import describe_next_openings
-from chatserver.sessions import MemorySessionStore
+from chatserver.sessions import MemorySessionStore, SessionStore
+from chatserver.sessions_redis import RedisSessionStore
+from chatserver.store import redis as redis_store
 from chatserver.store.base import Store
 from chatserver.store.memory import MemoryStore
+from chatserver.store.redis import DEFAULT_PREFIX, RedisStore
 from chatserver.users_cli import add_users_parser, run_users_command
 from chatserver.web.app import create_app, utc_now
 
@@ -87,11 +94,34 @@ def _load_config(path: Path, err: TextIO) -> Config | None:
         return None
 
 
-def _open_stores(args: argparse.Namespace, err: TextIO) -> tuple[Store, AccountStore] | None:
-    if args.redis:
-        print("error: --redis is not supported by this version yet", file=err)
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """Where state lives: this process's memory and data dir, or a shared Redis."""
+
+    store: Store
+    accounts: AccountStore
+    sessions: SessionStore
+    client_manager: socketio.AsyncManager | None = None
+
+
+def _open_backend(args: argparse.Namespace, err: TextIO) -> Backend | None:
+    if not args.redis:
+        data_dir = args.data_dir
+        return Backend(MemoryStore(data_dir), FileAccountStore(data_dir), MemorySessionStore())
+    try:
+        kek = crypto.key_encryption_key(os.environ.get("CHATSERVER_SECRET"))
+    except crypto.SecretError as exc:
+        print(f"error: {exc}", file=err)
         return None
-    return MemoryStore(args.data_dir), FileAccountStore(args.data_dir)
+    prefix = os.environ.get("CHATSERVER_REDIS_PREFIX", DEFAULT_PREFIX)
+    client = redis_store.connect(args.redis)
+    return Backend(
+        store=RedisStore(client, kek, prefix=prefix, owns_client=True),
+        accounts=RedisAccountStore(client, prefix),
+        sessions=RedisSessionStore(client, prefix),
+        # Socket.IO events cross processes on the same Redis, in a channel of their own.
+        client_manager=socketio.AsyncRedisManager(args.redis, channel=f"{prefix}socketio"),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,17 +134,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in describe_next_openings(config, utc_now()):
             print(f"  {line}")
         return 0
-    stores = _open_stores(args, sys.stderr)
-    if stores is None:
+    backend = _open_backend(args, sys.stderr)
+    if backend is None:
         return 2
-    store, accounts = stores
     if args.command == "users":
-        return asyncio.run(
-            run_users_command(args, accounts, config, sys.stdout, sys.stdin, sys.stderr)
+        command = run_users_command(
+            args, backend.accounts, config, sys.stdout, sys.stdin, sys.stderr
         )
+        return asyncio.run(_closing(backend, command))
     if args.command == "report":
-        return asyncio.run(_report(args, store, config))
-    return _run(args, config, store, accounts)
+        return asyncio.run(_closing(backend, _report(args, backend.store, config)))
+    return _run(args, config, backend)
+
+
+async def _closing(backend: Backend, work: Coroutine[Any, Any, int]) -> int:
+    try:
+        return await work
+    finally:
+        await backend.store.close()
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 async def _report(args: argparse.Namespace, store: Store, config: Config) -> int:
@@ -127,27 +171,42 @@ async def _report(args: argparse.Namespace, store: Store, config: Config) -> int
     return 0
 
 
-def _run(args: argparse.Namespace, config: Config, store: Store, accounts: AccountStore) -> int:
+def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
     logging.basicConfig(
         level=os.environ.get("CHATSERVER_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Request lines would carry paths and query strings a visitor chose; keep them out.
     logging.getLogger("aiohttp.access").disabled = True
-    created = asyncio.run(ensure_demo_accounts(accounts, config))
     app = create_app(
         config,
-        store,
-        accounts,
-        MemorySessionStore(),
+        backend.store,
+        backend.accounts,
+        backend.sessions,
+        client_manager=backend.client_manager,
         metrics_token=os.environ.get("CHATSERVER_METRICS_TOKEN") or None,
     )
     base = f"http://{args.host}:{args.port}"
-    print(f"chatserver {__version__} on {base} with {config.file}", flush=True)
-    print(f"  visitor widget:    {base}/widget/", flush=True)
-    print(f"  counselor console: {base}/console/", flush=True)
-    for username, password, role in created:
-        print(f"  demo {role}: username {username}  password {password}", flush=True)
+
+    async def announce(app: web.Application) -> None:
+        # On the server's own loop: a Redis client must not outlive the loop it first used.
+        created = await ensure_demo_accounts(backend.accounts, config)
+        where = (
+            f"redis {_without_password(args.redis)}" if args.redis else f"data dir {args.data_dir}"
+        )
+        print(f"chatserver {__version__} on {base} with {config.file} and {where}", flush=True)
+        print(f"  visitor widget:    {base}/widget/", flush=True)
+        print(f"  counselor console: {base}/console/", flush=True)
+        for username, password, role in created:
+            print(f"  demo {role}: username {username}  password {password}", flush=True)
+        if config.server.demo_accounts and not created:
+            print(
+                "  demo accounts exist; to set a new password: chatserver users passwd "
+                f"demo-counselor --config {args.config} --data-dir {args.data_dir}",
+                flush=True,
+            )
+
+    app.on_startup.append(announce)
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
     return 0
 

@@ -13,6 +13,9 @@ import hmac
 import secrets
 import unicodedata
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 # Parameters for new hashes. Existing hashes carry their own parameters in the encoding, so these
@@ -108,3 +111,61 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     """What gets stored instead of a token: high entropy makes a fast hash sufficient."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# --- chat-log encryption (Redis only ever sees ciphertext) ---------------------------------
+
+# CHATSERVER_SECRET must carry at least this many characters; a shorter one is refused.
+MIN_SECRET_CHARS = 32
+CHAT_KEY_BYTES = 32
+_NONCE_BYTES = 12
+_KEK_INFO = b"chatserver v1 chat-key wrapping"
+
+
+class SecretError(ValueError):
+    """CHATSERVER_SECRET is missing or too weak; str() is the one line shown."""
+
+
+def key_encryption_key(secret: str | None) -> bytes:
+    """The key that wraps every per-chat key, derived from CHATSERVER_SECRET with HKDF."""
+    if not secret:
+        raise SecretError(
+            "CHATSERVER_SECRET is not set: with --redis every process needs the same secret "
+            f"of at least {MIN_SECRET_CHARS} characters (for example: openssl rand -base64 48)"
+        )
+    if len(secret) < MIN_SECRET_CHARS:
+        raise SecretError(
+            f"CHATSERVER_SECRET is {len(secret)} characters; it needs at least {MIN_SECRET_CHARS}"
+        )
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEK_INFO)
+    return hkdf.derive(secret.encode("utf-8"))
+
+
+def new_chat_key() -> bytes:
+    return secrets.token_bytes(CHAT_KEY_BYTES)
+
+
+def _seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+
+
+def _open(key: bytes, sealed: bytes, context: bytes) -> bytes:
+    return AESGCM(key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], context)
+
+
+def wrap_chat_key(kek: bytes, chat_id: str, chat_key: bytes) -> bytes:
+    """Bound to the chat id, so a wrapped key moved to another chat does not open."""
+    return _seal(kek, chat_key, b"key:" + chat_id.encode())
+
+
+def unwrap_chat_key(kek: bytes, chat_id: str, wrapped: bytes) -> bytes:
+    return _open(kek, wrapped, b"key:" + chat_id.encode())
+
+
+def encrypt_chat_entry(chat_key: bytes, chat_id: str, plaintext: bytes) -> bytes:
+    return _seal(chat_key, plaintext, b"log:" + chat_id.encode())
+
+
+def decrypt_chat_entry(chat_key: bytes, chat_id: str, sealed: bytes) -> bytes:
+    return _open(chat_key, sealed, b"log:" + chat_id.encode())

@@ -31,7 +31,7 @@ from chatserver.protocol import (
     StartRequest,
     message_payload,
 )
-from chatserver.store.base import Assignment, Store
+from chatserver.store.base import COUNSELOR, VISITOR, Assignment, Connection, Store
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ Clock = Callable[[], datetime]
 
 # How long an ended chat's record stays so that a late resume is told "ended".
 ENDED_RECORD_SECONDS = 600
+
+# A process that misses heartbeats for PROCESS_TTL is taken for dead with its connections.
+HEARTBEAT_EVERY = timedelta(seconds=2)
+PROCESS_TTL = timedelta(seconds=10)
 
 _VISITOR_GONE = "visitor-gone:"
 _COUNSELOR_GONE = "counselor-gone:"
@@ -68,6 +72,11 @@ class Switchboard:
         self.clock: Clock = lambda: clock().astimezone(UTC)
         self.hours: dict[str, OpeningHours] = opening_hours_by_helpline(config)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Names this process's connections in the store; they live while it heartbeats.
+        self.process_id = secrets.token_hex(8)
+        self._last_heartbeat: datetime | None = None
+        # This process's own connections: sid -> (VISITOR, chat_id) or (COUNSELOR, username).
+        self._local: dict[str, tuple[str, str]] = {}
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -183,8 +192,10 @@ class Switchboard:
                 return index + 1
         return 0
 
-    async def visitor_attached(self, chat_id: str) -> None:
-        connections = await self.store.visitor_connected(chat_id)
+    async def visitor_attached(self, chat_id: str, sid: str) -> None:
+        await self._ensure_heartbeat()
+        self._local[sid] = (VISITOR, chat_id)
+        connections = await self.store.visitor_connected(chat_id, self._connection(sid))
         await self.store.clear_deadline(_VISITOR_GONE + chat_id)
         chat = await self.store.get_chat(chat_id)
         if connections == 1 and chat and chat.state is ChatState.CHATTING and chat.counselor:
@@ -192,9 +203,14 @@ class Switchboard:
                 chat.counselor, "visitor_presence", {"chat_id": chat_id, "connected": True}
             )
 
-    async def visitor_detached(self, chat_id: str) -> None:
-        if await self.store.visitor_disconnected(chat_id) > 0:
+    async def visitor_detached(self, chat_id: str, sid: str) -> None:
+        self._local.pop(sid, None)
+        if await self.store.visitor_disconnected(chat_id, self._connection(sid)) > 0:
             return
+        await self._visitor_left(chat_id)
+
+    async def _visitor_left(self, chat_id: str) -> None:
+        """The visitor's last connection is gone: their grace period starts."""
         chat = await self.store.get_chat(chat_id)
         if chat is None or chat.state is ChatState.ENDED:
             return
@@ -246,20 +262,31 @@ class Switchboard:
     # --- counselors ------------------------------------------------------------------
 
     async def counselor_attached(
-        self, username: str, display_name: str, helplines: tuple[str, ...]
+        self, username: str, display_name: str, helplines: tuple[str, ...], sid: str
     ) -> CounselorState:
+        await self._ensure_heartbeat()
+        self._local[sid] = (COUNSELOR, username)
+        served = tuple(self.helplines_served(helplines))
         state = await self.store.counselor_connected(
-            username, display_name, helplines, self.clock()
+            username, display_name, served, self._connection(sid), self.clock()
         )
         await self.store.clear_deadline(_COUNSELOR_GONE + username)
         for helpline in self._served(state):
             self.spawn(self.try_assign(helpline.id))
         return state
 
-    async def counselor_detached(self, username: str) -> None:
-        state = await self.store.counselor_disconnected(username, self.clock())
+    async def counselor_detached(self, username: str, sid: str) -> None:
+        self._local.pop(sid, None)
+        state = await self.store.counselor_disconnected(
+            username, self._connection(sid), self.clock()
+        )
         if state is None or state.online:
             return
+        await self._counselor_left(state)
+
+    async def _counselor_left(self, state: CounselorState) -> None:
+        """The counselor's last connection is gone: their grace period starts."""
+        username = state.username
         grace = timedelta(seconds=self.config.server.counselor_grace_seconds)
         await self.store.set_deadline(_COUNSELOR_GONE + username, self.clock() + grace)
         for helpline in self._served(state):
@@ -440,9 +467,55 @@ class Switchboard:
 
     # --- timers ----------------------------------------------------------------------
 
+    def _connection(self, sid: str) -> Connection:
+        return Connection(self.process_id, sid)
+
+    async def _ensure_heartbeat(self) -> None:
+        now = self.clock()
+        if self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_EVERY:
+            known = await self.store.heartbeat(self.process_id, now + PROCESS_TTL)
+            first = self._last_heartbeat is None
+            self._last_heartbeat = now
+            if not known and not first:
+                await self._reattach_all()
+
+    async def _reattach_all(self) -> None:
+        """Another process took us for dead (Redis was away too long): register again.
+
+        Our connections are still open, so their grace periods must not run out.
+        """
+        log.warning("this process was swept as dead; re-registering its connections")
+        for sid, (kind, subject) in list(self._local.items()):
+            if kind == VISITOR:
+                await self.store.visitor_connected(subject, self._connection(sid))
+                await self.store.clear_deadline(_VISITOR_GONE + subject)
+            else:
+                state = await self.store.get_counselor(subject)
+                if state is not None:
+                    await self.store.counselor_connected(
+                        subject,
+                        state.display_name,
+                        state.helplines,
+                        self._connection(sid),
+                        self.clock(),
+                    )
+                    await self.store.clear_deadline(_COUNSELOR_GONE + subject)
+
+    async def _sweep(self, now: datetime) -> None:
+        """Start the grace period of everyone whose server process died under them."""
+        for kind, subject in await self.store.sweep_dead_processes(now):
+            if kind == VISITOR:
+                await self._visitor_left(subject)
+            else:
+                state = await self.store.get_counselor(subject)
+                if state is not None and not state.online:
+                    await self._counselor_left(state)
+
     async def tick(self) -> None:
         """Fire due deadlines, close queues at closing time, assign where possible."""
+        await self._ensure_heartbeat()
         now = self.clock()
+        await self._sweep(now)
         for key in await self.store.pop_due_deadlines(now):
             try:
                 await self._fire(key)

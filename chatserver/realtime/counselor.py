@@ -55,7 +55,7 @@ class CounselorNamespace(GuardedNamespace):
         for helpline in helplines:
             await self.enter_room(sid, helpline_room(helpline))
         state = await self.board.counselor_attached(
-            account.username, account.display_name, account.helplines
+            account.username, account.display_name, account.helplines, sid
         )
         await self.emit("queue_stats", await self.board.queue_stats(list(helplines)), to=sid)
         await self.emit(
@@ -66,7 +66,7 @@ class CounselorNamespace(GuardedNamespace):
     async def disconnected(self, sid: str) -> None:
         connection = self.connections.get(sid)
         if connection is not None:
-            await self.board.counselor_detached(connection.username)
+            await self.board.counselor_detached(connection.username, sid)
             del self.connections[sid]
 
     def _me(self, sid: str) -> _Connection:

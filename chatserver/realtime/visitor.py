@@ -32,7 +32,7 @@ class VisitorNamespace(GuardedNamespace):
     async def disconnected(self, sid: str) -> None:
         chat_id = self.chat_of.get(sid)
         if chat_id is not None:
-            await self.board.visitor_detached(chat_id)
+            await self.board.visitor_detached(chat_id, sid)
             del self.chat_of[sid]
 
     def _chat(self, sid: str) -> str:
@@ -44,7 +44,7 @@ class VisitorNamespace(GuardedNamespace):
     async def _attach(self, sid: str, chat_id: str) -> None:
         await self.enter_room(sid, chat_room(chat_id))
         self.chat_of[sid] = chat_id
-        await self.board.visitor_attached(chat_id)
+        await self.board.visitor_attached(chat_id, sid)
 
     async def start(self, sid: str, data: object) -> dict[str, Any]:
         request = protocol.parse_start(data)

@@ -17,6 +17,37 @@ from typing import Protocol
 from chatserver.core.counting import DailyCounts
 from chatserver.core.models import Chat, CounselorState, EndReason, Message, Sender
 
+VISITOR = "visitor"
+COUNSELOR = "counselor"
+
+# Chats put back in the queue (their counselor was lost) go before every new request.
+_FRONT_OFFSET = 10**15
+
+
+def queue_score(ticket: int, *, front: bool) -> int:
+    """A chat's place in its queue: lower is served first.
+
+    Within each group (put back / new) the earlier request goes first, so two counselors
+    lost one after the other cannot push an older request behind a younger one.
+    """
+    return ticket - _FRONT_OFFSET if front else ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One Socket.IO connection, named by the server process that holds it.
+
+    A connection lives as long as its process keeps sending heartbeats, so a process that
+    dies takes its connections with it instead of leaving ghosts.
+    """
+
+    process_id: str
+    sid: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.process_id}|{self.sid}"
+
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
@@ -71,7 +102,11 @@ class Store(Protocol):
         """End every waiting chat of a helpline (closing time); returns them."""
 
     async def requeue_counselor_chats(self, username: str, now: datetime) -> list[Chat]:
-        """Put a lost counselor's active chats back at the front of their queues."""
+        """Put a lost counselor's active chats back at the front of their queues.
+
+        Ordered by queue_score(front=True): ahead of every new request, earliest request
+        first. Returns them in request order.
+        """
 
     # --- messages --------------------------------------------------------------------
 
@@ -93,10 +128,18 @@ class Store(Protocol):
     # --- counselors ------------------------------------------------------------------
 
     async def counselor_connected(
-        self, username: str, display_name: str, helplines: tuple[str, ...], now: datetime
-    ) -> CounselorState: ...
+        self,
+        username: str,
+        display_name: str,
+        helplines: tuple[str, ...],
+        connection: Connection,
+        now: datetime,
+    ) -> CounselorState:
+        """Record a live connection; helplines are the ones served (never empty)."""
 
-    async def counselor_disconnected(self, username: str, now: datetime) -> CounselorState | None:
+    async def counselor_disconnected(
+        self, username: str, connection: Connection, now: datetime
+    ) -> CounselorState | None:
         """One connection fewer; the state tells whether any are left."""
 
     async def set_available(
@@ -112,10 +155,30 @@ class Store(Protocol):
 
     # --- visitor connections -----------------------------------------------------------
 
-    async def visitor_connected(self, chat_id: str) -> int:
-        """One more live connection for the chat's visitor; returns how many now."""
+    async def visitor_connected(self, chat_id: str, connection: Connection) -> int:
+        """One more live connection for the chat's visitor; returns how many now.
 
-    async def visitor_disconnected(self, chat_id: str) -> int: ...
+        0 (and nothing recorded) when the chat does not exist.
+        """
+
+    async def visitor_disconnected(self, chat_id: str, connection: Connection) -> int: ...
+
+    # --- server processes --------------------------------------------------------------
+
+    async def heartbeat(self, process_id: str, expires_at: datetime) -> bool:
+        """This process is alive until expires_at; its connections count until then.
+
+        False when the store did not know the process: it is new, or it was swept as dead
+        and must register its connections again.
+        """
+
+    async def sweep_dead_processes(self, now: datetime) -> list[tuple[str, str]]:
+        """Drop the connections of processes whose heartbeat ran out.
+
+        Returns (VISITOR, chat_id) and (COUNSELOR, username) for everyone who lost their
+        last connection that way, so the caller can start their grace period. Each is
+        returned once, to one caller.
+        """
 
     # --- deadlines (grace periods and other timers that must fire once) ------------------
 

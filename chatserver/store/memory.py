@@ -6,16 +6,23 @@ is atomic; that is the in-process equivalent of the Redis store's Lua scripts.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-from collections import deque
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from chatserver.core.assignment import choose_counselor
 from chatserver.core.counting import DailyCounts
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
-from chatserver.store.base import Appended, Assignment
+from chatserver.store.base import (
+    COUNSELOR,
+    VISITOR,
+    Appended,
+    Assignment,
+    Connection,
+    queue_score,
+)
 from chatserver.store.counts_file import CountsFile
 
 
@@ -24,7 +31,7 @@ class _ChatRecord:
     chat: Chat
     messages: list[Message] = dataclasses.field(default_factory=list)
     by_client_msg_id: dict[str, Message] = dataclasses.field(default_factory=dict)
-    visitor_connections: int = 0
+    visitor_connections: set[str] = dataclasses.field(default_factory=set)
 
 
 def _copy_chat(chat: Chat) -> Chat:
@@ -35,28 +42,37 @@ def _copy_counselor(state: CounselorState) -> CounselorState:
     return dataclasses.replace(state, chats=set(state.chats))
 
 
+_ALIVE = timedelta(days=1)
+
+
 class MemoryStore:
     def __init__(self, data_dir: Path) -> None:
         self._chats: dict[str, _ChatRecord] = {}
         self._by_token: dict[str, str] = {}
-        self._queues: dict[str, deque[str]] = {}
+        # Per helpline: (score, chat_id) kept sorted; see store.base.queue_score.
+        self._queues: dict[str, list[tuple[int, str]]] = {}
         self._counselors: dict[str, CounselorState] = {}
         self._deadlines: dict[str, datetime] = {}
         self._tickets = 0
+        # Connection keys per counselor; per process: (kind, subject, connection key).
+        self._counselor_connections: dict[str, set[str]] = {}
+        self._processes: dict[str, datetime] = {}
+        self._process_connections: dict[str, set[tuple[str, str, str]]] = {}
         self._counts = CountsFile(data_dir)
 
     # --- chats and queues ------------------------------------------------------------
 
     async def create_chat(self, chat: Chat, max_queue: int) -> int | None:
-        queue = self._queues.setdefault(chat.helpline, deque())
+        queue = self._queues.setdefault(chat.helpline, [])
         if len(queue) >= max_queue:
             return None
         self._tickets += 1
         stored = dataclasses.replace(chat, ticket=self._tickets)
         self._chats[chat.chat_id] = _ChatRecord(chat=stored)
         self._by_token[chat.token_hash] = chat.chat_id
-        queue.append(chat.chat_id)
-        return len(queue)
+        entry = (queue_score(stored.ticket, front=False), chat.chat_id)
+        bisect.insort(queue, entry)
+        return queue.index(entry) + 1
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         record = self._chats.get(chat_id)
@@ -67,16 +83,18 @@ class MemoryStore:
         return await self.get_chat(chat_id) if chat_id else None
 
     async def waiting(self, helpline: str) -> list[Chat]:
-        return [_copy_chat(self._chats[c].chat) for c in self._queues.get(helpline, ())]
+        return [_copy_chat(self._chats[c].chat) for _, c in self._queues.get(helpline, ())]
 
     async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
         queue = self._queues.get(helpline)
         if not queue:
             return None
-        counselor = choose_counselor(self._counselors.values(), helpline, max_chats)
-        if counselor is None:
+        live = [self._with_live_connections(c, now) for c in self._counselors.values()]
+        chosen = choose_counselor(live, helpline, max_chats)
+        if chosen is None:
             return None
-        chat = self._chats[queue.popleft()].chat
+        counselor = self._counselors[chosen.username]
+        chat = self._chats[queue.pop(0)[1]].chat
         chat.state = ChatState.CHATTING
         chat.counselor = counselor.username
         chat.counselor_name = counselor.display_name
@@ -98,7 +116,8 @@ class MemoryStore:
         chat = record.chat
         before = _copy_chat(chat)
         if chat.state is ChatState.WAITING:
-            self._queues[chat.helpline].remove(chat_id)
+            queue = self._queues[chat.helpline]
+            queue[:] = [entry for entry in queue if entry[1] != chat_id]
         elif chat.counselor is not None:
             self._release_slot(chat.counselor, chat_id, now)
         chat.state = ChatState.ENDED
@@ -114,7 +133,7 @@ class MemoryStore:
 
     async def close_queue(self, helpline: str, now: datetime) -> list[Chat]:
         closed = []
-        for chat_id in list(self._queues.get(helpline, ())):
+        for _, chat_id in list(self._queues.get(helpline, ())):
             before = await self.end_chat(chat_id, EndReason.CLOSED, now)
             if before is not None:
                 closed.append(before)
@@ -129,18 +148,28 @@ class MemoryStore:
             key=lambda chat: chat.ticket,
         )
         requeued = []
-        # Front of the queue, keeping the earliest request first.
-        for chat in reversed(chats):
+        for chat in chats:
             self._release_slot(username, chat.chat_id, now)
             chat.state = ChatState.WAITING
             chat.counselor = None
             chat.counselor_name = None
             chat.assigned_at = None
             chat.enqueued_at = now
-            self._queues.setdefault(chat.helpline, deque()).appendleft(chat.chat_id)
+            queue = self._queues.setdefault(chat.helpline, [])
+            bisect.insort(queue, (queue_score(chat.ticket, front=True), chat.chat_id))
             requeued.append(_copy_chat(chat))
-        requeued.reverse()
         return requeued
+
+    def _with_live_connections(self, state: CounselorState, now: datetime) -> CounselorState:
+        """Only connections of processes not yet past their heartbeat count for assignment.
+
+        A process that never sent a heartbeat has just started and counts as alive.
+        """
+        keys = self._counselor_connections.get(state.username, set())
+        live = sum(
+            1 for key in keys if self._processes.get(key.split("|", 1)[0], now + _ALIVE) > now
+        )
+        return dataclasses.replace(state, connections=live)
 
     def _release_slot(self, username: str, chat_id: str, now: datetime) -> None:
         counselor = self._counselors.get(username)
@@ -183,7 +212,12 @@ class MemoryStore:
     # --- counselors ------------------------------------------------------------------
 
     async def counselor_connected(
-        self, username: str, display_name: str, helplines: tuple[str, ...], now: datetime
+        self,
+        username: str,
+        display_name: str,
+        helplines: tuple[str, ...],
+        connection: Connection,
+        now: datetime,
     ) -> CounselorState:
         state = self._counselors.get(username)
         if state is None:
@@ -193,14 +227,22 @@ class MemoryStore:
             self._counselors[username] = state
         state.display_name = display_name
         state.helplines = helplines
-        state.connections += 1
+        keys = self._counselor_connections.setdefault(username, set())
+        keys.add(connection.key)
+        self._remember(connection, COUNSELOR, username)
+        state.connections = len(keys)
         return _copy_counselor(state)
 
-    async def counselor_disconnected(self, username: str, now: datetime) -> CounselorState | None:
+    async def counselor_disconnected(
+        self, username: str, connection: Connection, now: datetime
+    ) -> CounselorState | None:
         state = self._counselors.get(username)
         if state is None:
             return None
-        state.connections = max(0, state.connections - 1)
+        keys = self._counselor_connections.setdefault(username, set())
+        keys.discard(connection.key)
+        self._forget(connection, COUNSELOR, username)
+        state.connections = len(keys)
         return _copy_counselor(state)
 
     async def set_available(
@@ -225,22 +267,65 @@ class MemoryStore:
         state = self._counselors.get(username)
         if state is not None and not state.online and not state.chats:
             del self._counselors[username]
+            self._counselor_connections.pop(username, None)
 
     # --- visitor connections -----------------------------------------------------------
 
-    async def visitor_connected(self, chat_id: str) -> int:
+    async def visitor_connected(self, chat_id: str, connection: Connection) -> int:
         record = self._chats.get(chat_id)
         if record is None:
             return 0
-        record.visitor_connections += 1
-        return record.visitor_connections
+        record.visitor_connections.add(connection.key)
+        self._remember(connection, VISITOR, chat_id)
+        return len(record.visitor_connections)
 
-    async def visitor_disconnected(self, chat_id: str) -> int:
+    async def visitor_disconnected(self, chat_id: str, connection: Connection) -> int:
         record = self._chats.get(chat_id)
+        self._forget(connection, VISITOR, chat_id)
         if record is None:
             return 0
-        record.visitor_connections = max(0, record.visitor_connections - 1)
-        return record.visitor_connections
+        record.visitor_connections.discard(connection.key)
+        return len(record.visitor_connections)
+
+    # --- server processes --------------------------------------------------------------
+
+    def _remember(self, connection: Connection, kind: str, subject: str) -> None:
+        entries = self._process_connections.setdefault(connection.process_id, set())
+        entries.add((kind, subject, connection.key))
+
+    def _forget(self, connection: Connection, kind: str, subject: str) -> None:
+        entries = self._process_connections.get(connection.process_id)
+        if entries is not None:
+            entries.discard((kind, subject, connection.key))
+
+    async def heartbeat(self, process_id: str, expires_at: datetime) -> bool:
+        known = process_id in self._processes
+        self._processes[process_id] = expires_at
+        return known
+
+    async def sweep_dead_processes(self, now: datetime) -> list[tuple[str, str]]:
+        orphans: list[tuple[str, str]] = []
+        for process_id, expires_at in list(self._processes.items()):
+            if expires_at > now:
+                continue
+            del self._processes[process_id]
+            for kind, subject, key in sorted(self._process_connections.pop(process_id, set())):
+                if kind == VISITOR:
+                    record = self._chats.get(subject)
+                    if record is not None and key in record.visitor_connections:
+                        record.visitor_connections.discard(key)
+                        if not record.visitor_connections:
+                            orphans.append((kind, subject))
+                else:
+                    keys = self._counselor_connections.get(subject, set())
+                    state = self._counselors.get(subject)
+                    if key in keys:
+                        keys.discard(key)
+                        if state is not None:
+                            state.connections = len(keys)
+                        if not keys:
+                            orphans.append((kind, subject))
+        return orphans
 
     # --- deadlines -------------------------------------------------------------------
 

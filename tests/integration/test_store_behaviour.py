@@ -2,20 +2,23 @@
 
 Each test states one promise of chatserver/store/base.py. The `store` fixture is
 parametrised over STORE_FACTORIES; adding a store is one factory and one entry there.
+Each factory takes the fixture request and asks for only the fixtures its store needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Sender
-from chatserver.store.base import Store
+from chatserver.crypto import key_encryption_key
+from chatserver.store.base import COUNSELOR, VISITOR, Connection, Store
 from chatserver.store.memory import MemoryStore
 
 T0 = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
@@ -24,21 +27,43 @@ BETA = "beta"
 MAX_CHATS = 2
 ROOMY = 100  # a max_queue that is never reached
 
-StoreFactory = Callable[[Path], Awaitable[Store]]
+StoreFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[Store]]
 
 
-async def make_memory_store(tmp_path: Path) -> Store:
-    return MemoryStore(tmp_path / "data")
+@asynccontextmanager
+async def memory_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    made = MemoryStore(tmp_path / "data")
+    try:
+        yield made
+    finally:
+        await made.close()
 
 
-STORE_FACTORIES: dict[str, StoreFactory] = {"memory": make_memory_store}
+@asynccontextmanager
+async def redis_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    # Imported here, so the other stores run without Redis or its client.
+    from redis.asyncio import Redis
+
+    from chatserver.store.redis import RedisStore
+
+    redis_url: str = request.getfixturevalue("redis_url")  # a private, flushed redis-server
+    client = Redis.from_url(redis_url)
+    made = RedisStore(client, key_encryption_key("x" * 32), prefix="test:")
+    try:
+        yield made
+    finally:
+        await made.close()
+        await client.aclose()
 
 
-@pytest.fixture(params=list(STORE_FACTORIES))
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    made = await STORE_FACTORIES[request.param](tmp_path)
-    yield made
-    await made.close()
+STORE_FACTORIES: dict[str, StoreFactory] = {"memory": memory_store, "redis": redis_store}
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    async with STORE_FACTORIES[request.param](request) as made:
+        yield made
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -46,6 +71,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def conn(sid: str, process: str = "p1") -> Connection:
+    return Connection(process, sid)
 
 
 def new_chat(chat_id: str, helpline: str = ALPHA, requested_at: datetime = T0) -> Chat:
@@ -73,8 +102,13 @@ async def counselor(
     helplines: tuple[str, ...] = (ALPHA,),
     available: bool = True,
     now: datetime = T0,
+    connection: Connection | None = None,
 ) -> CounselorState:
-    state = await store.counselor_connected(username, username.capitalize(), helplines, now)
+    """A counselor online through one connection; its sid is the username unless given."""
+    connection = connection or conn(username)
+    state = await store.counselor_connected(
+        username, username.capitalize(), helplines, connection, now
+    )
     if available:
         updated = await store.set_available(username, True, now)
         assert updated is not None
@@ -301,6 +335,19 @@ async def test_a_counselor_whose_chat_just_ended_is_idle_from_then(store: Store)
     assert await assign(store, now=at(300)) == ("c3", "zed")
 
 
+async def test_a_counselor_who_just_got_a_chat_is_no_longer_the_idlest(store: Store) -> None:
+    await enqueue(store, "c1", "c2", "c3")
+    await counselor(store, "amy", now=T0)
+    await counselor(store, "zed", now=at(1))
+    assert await assign(store, now=at(10)) == ("c1", "amy")
+    amy = await store.get_counselor("amy")
+    assert amy is not None
+    assert amy.idle_since == at(10)
+    assert await assign(store, now=at(20)) == ("c2", "zed")
+    # Both carry one chat now; amy's last new chat is older than zed's.
+    assert await assign(store, now=at(30)) == ("c3", "amy")
+
+
 async def test_a_tie_on_chats_and_idle_time_goes_to_the_username(store: Store) -> None:
     await enqueue(store, "c1")
     for name in ("cid", "ann", "bob"):
@@ -342,12 +389,9 @@ async def test_a_counselor_of_another_helpline_is_never_given_a_chat(store: Stor
     assert await waiting_ids(store) == ["c1"]
 
 
-async def test_a_counselor_with_no_helplines_listed_serves_every_helpline(store: Store) -> None:
-    await enqueue(store, "c1")
-    await enqueue(store, "b1", helpline=BETA)
-    await counselor(store, "ann", helplines=())
-    assert await assign(store, ALPHA) == ("c1", "ann")
-    assert await assign(store, BETA) == ("b1", "ann")
+# "No helplines on the account means every helpline" is resolved by the switchboard before
+# the store sees it (Store.counselor_connected gets the served helplines, never empty); the
+# integration tests' counselors without helplines cover it.
 
 
 async def test_an_unavailable_counselor_is_never_given_a_chat(store: Store) -> None:
@@ -363,7 +407,7 @@ async def test_an_unavailable_counselor_is_never_given_a_chat(store: Store) -> N
 async def test_an_offline_counselor_is_never_given_a_chat(store: Store) -> None:
     await enqueue(store, "c1")
     await counselor(store, "ann")
-    await store.counselor_disconnected("ann", T0)
+    await store.counselor_disconnected("ann", conn("ann"), T0)
     assert await store.assign_next(ALPHA, MAX_CHATS, T0) is None
     assert await waiting_ids(store) == ["c1"]
 
@@ -601,12 +645,38 @@ async def test_requeued_chats_go_to_the_front_in_request_order(store: Store) -> 
     assert await waiting_ids(store) == ["c1", "c2", "c3", "c4"]
 
 
+async def test_two_lost_counselors_put_back_their_chats_in_request_order(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1", "c2", "c3")
+    await counselor(store, "bob")
+    assert await assign(store) == ("c1", "bob")
+    await store.set_available("bob", False, at(1))
+    await counselor(store, "ann", now=at(1))
+    assert await assign(store, now=at(2)) == ("c2", "ann")
+    assert await waiting_ids(store) == ["c3"]
+    # Ann is lost first, then Bob: Bob's older request still goes ahead of Ann's.
+    await store.requeue_counselor_chats("ann", at(3))
+    assert await waiting_ids(store) == ["c2", "c3"]
+    await store.requeue_counselor_chats("bob", at(4))
+    assert await waiting_ids(store) == ["c1", "c2", "c3"]
+
+
+async def test_a_request_made_after_a_requeue_still_goes_behind_it(store: Store) -> None:
+    await enqueue(store, "c1")
+    await counselor(store, "ann")
+    await assign(store)
+    await store.requeue_counselor_chats("ann", at(10))
+    assert await store.create_chat(new_chat("c2", requested_at=at(11)), ROOMY) == 2
+    assert await waiting_ids(store) == ["c1", "c2"]
+
+
 async def test_requeued_chats_are_assigned_before_those_already_waiting(store: Store) -> None:
     await enqueue(store, "c1", "c2", "c3")
     await counselor(store, "ann")
     await assign(store)
     await assign(store)
-    await store.counselor_disconnected("ann", at(1))
+    await store.counselor_disconnected("ann", conn("ann"), at(1))
     await store.requeue_counselor_chats("ann", at(2))
     await counselor(store, "bob", now=at(3))
     assert await assign(store, now=at(4)) == ("c1", "bob")
@@ -806,7 +876,7 @@ async def test_messages_since_for_an_unknown_chat_is_empty(store: Store) -> None
 
 
 async def test_a_new_counselor_is_online_unavailable_and_without_chats(store: Store) -> None:
-    state = await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
+    state = await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), T0)
     assert state.username == "ann"
     assert state.display_name == "Ann"
     assert state.helplines == (ALPHA,)
@@ -818,42 +888,80 @@ async def test_a_new_counselor_is_online_unavailable_and_without_chats(store: St
 
 
 async def test_each_counselor_connection_is_counted(store: Store) -> None:
-    await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
-    second = await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann-1"), T0)
+    second = await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann-2"), T0)
     assert second.connections == 2
-    one_left = await store.counselor_disconnected("ann", T0)
+    one_left = await store.counselor_disconnected("ann", conn("ann-1"), T0)
     assert one_left is not None
     assert one_left.connections == 1
     assert one_left.online is True
-    none_left = await store.counselor_disconnected("ann", T0)
+    none_left = await store.counselor_disconnected("ann", conn("ann-2"), T0)
     assert none_left is not None
     assert none_left.connections == 0
     assert none_left.online is False
 
 
+async def test_the_same_connection_connecting_twice_counts_once(store: Store) -> None:
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), T0)
+    again = await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), at(1))
+    assert again.connections == 1
+    gone = await store.counselor_disconnected("ann", conn("ann"), at(2))
+    assert gone is not None
+    assert gone.online is False
+
+
+async def test_one_sid_on_two_processes_is_two_connections(store: Store) -> None:
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("s1", "p1"), T0)
+    state = await store.counselor_connected("ann", "Ann", (ALPHA,), conn("s1", "p2"), T0)
+    assert state.connections == 2
+    left = await store.counselor_disconnected("ann", conn("s1", "p2"), T0)
+    assert left is not None
+    assert left.connections == 1
+
+
 async def test_counselor_connections_never_go_below_zero(store: Store) -> None:
-    await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
-    await store.counselor_disconnected("ann", T0)
-    extra = await store.counselor_disconnected("ann", T0)
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), T0)
+    await store.counselor_disconnected("ann", conn("ann"), T0)
+    extra = await store.counselor_disconnected("ann", conn("ann"), T0)
     assert extra is not None
     assert extra.connections == 0
-    again = await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
+    never = await store.counselor_disconnected("ann", conn("never-connected"), T0)
+    assert never is not None
+    assert never.connections == 0
+    again = await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), T0)
     assert again.connections == 1
 
 
+async def test_disconnecting_an_unrecorded_connection_changes_nothing(store: Store) -> None:
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann-1"), T0)
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann-2"), T0)
+    for stranger in (conn("ann-3"), conn("ann-1", "p2"), conn("bob")):
+        state = await store.counselor_disconnected("ann", stranger, T0)
+        assert state is not None
+        assert state.connections == 2
+    # A connection of another counselor is not hers either.
+    await counselor(store, "bob")
+    state = await store.counselor_disconnected("ann", conn("bob"), T0)
+    assert state is not None
+    assert state.connections == 2
+    bob = await store.get_counselor("bob")
+    assert bob is not None
+    assert bob.connections == 1
+
+
 async def test_racing_connections_are_all_counted(store: Store) -> None:
-    await asyncio.gather(
-        *(store.counselor_connected("ann", "Ann", (ALPHA,), T0) for _ in range(10))
-    )
-    await asyncio.gather(*(store.counselor_disconnected("ann", T0) for _ in range(4)))
+    tabs = [conn(f"ann-{i}") for i in range(10)]
+    await asyncio.gather(*(store.counselor_connected("ann", "Ann", (ALPHA,), c, T0) for c in tabs))
+    # Each of four tabs disconnects twice: the repeats change nothing.
+    await asyncio.gather(*(store.counselor_disconnected("ann", c, T0) for c in tabs[:4] * 2))
     ann = await store.get_counselor("ann")
     assert ann is not None
     assert ann.connections == 6
 
 
 async def test_reconnecting_updates_display_name_and_helplines(store: Store) -> None:
-    await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
-    state = await store.counselor_connected("ann", "Anna", (ALPHA, BETA), at(1))
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann-1"), T0)
+    state = await store.counselor_connected("ann", "Anna", (ALPHA, BETA), conn("ann-2"), at(1))
     assert state.display_name == "Anna"
     assert state.helplines == (ALPHA, BETA)
 
@@ -863,21 +971,21 @@ async def test_disconnecting_keeps_availability_and_chats(store: Store) -> None:
     await enqueue(store, "c1")
     await counselor(store, "ann")
     await assign(store)
-    state = await store.counselor_disconnected("ann", at(1))
+    state = await store.counselor_disconnected("ann", conn("ann"), at(1))
     assert state is not None
     assert state.chats == {"c1"}
     assert state.available is True
 
 
 async def test_unknown_counselors_give_none(store: Store) -> None:
-    assert await store.counselor_disconnected("nobody", T0) is None
+    assert await store.counselor_disconnected("nobody", conn("nobody"), T0) is None
     assert await store.set_available("nobody", True, T0) is None
     assert await store.get_counselor("nobody") is None
     assert await store.counselors() == []
 
 
 async def test_set_available_switches_availability(store: Store) -> None:
-    await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), T0)
     on = await store.set_available("ann", True, at(1))
     assert on is not None
     assert on.available is True
@@ -890,14 +998,14 @@ async def test_set_available_switches_availability(store: Store) -> None:
 
 
 async def test_becoming_available_starts_the_idle_clock(store: Store) -> None:
-    await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), T0)
     state = await store.set_available("ann", True, at(10))
     assert state is not None
     assert state.idle_since == at(10)
 
 
 async def test_saying_available_again_keeps_the_place_in_line(store: Store) -> None:
-    await store.counselor_connected("ann", "Ann", (ALPHA,), T0)
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), T0)
     await store.set_available("ann", True, at(10))
     state = await store.set_available("ann", True, at(20))
     assert state is not None
@@ -907,7 +1015,7 @@ async def test_saying_available_again_keeps_the_place_in_line(store: Store) -> N
 async def test_counselors_lists_everyone_present(store: Store) -> None:
     await counselor(store, "ann")
     await counselor(store, "bob", available=False)
-    await store.counselor_disconnected("bob", T0)
+    await store.counselor_disconnected("bob", conn("bob"), T0)
     listed = {c.username: c for c in await store.counselors()}
     assert set(listed) == {"ann", "bob"}
     assert listed["ann"].available is True
@@ -924,7 +1032,7 @@ async def test_an_offline_counselor_with_chats_is_not_forgotten(store: Store) ->
     await enqueue(store, "c1")
     await counselor(store, "ann")
     await assign(store)
-    await store.counselor_disconnected("ann", T0)
+    await store.counselor_disconnected("ann", conn("ann"), T0)
     await store.forget_counselor("ann")
     assert await chats_of(store, "ann") == {"c1"}
 
@@ -934,14 +1042,14 @@ async def test_an_offline_counselor_without_chats_is_forgotten(store: Store) -> 
     await counselor(store, "ann")
     await counselor(store, "bob")
     await assign(store)  # to ann
-    await store.counselor_disconnected("ann", T0)
+    await store.counselor_disconnected("ann", conn("ann"), T0)
     await store.requeue_counselor_chats("ann", at(1))
     await store.forget_counselor("ann")
     assert await store.get_counselor("ann") is None
     assert [c.username for c in await store.counselors()] == ["bob"]
     # A forgotten counselor is never chosen; and coming back starts afresh.
     assert await assign(store, now=at(2)) == ("c1", "bob")
-    back = await store.counselor_connected("ann", "Ann", (ALPHA,), at(3))
+    back = await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann"), at(3))
     assert (back.connections, back.available, back.chats) == (1, False, set())
 
 
@@ -954,24 +1062,219 @@ async def test_forgetting_an_unknown_counselor_is_harmless(store: Store) -> None
 
 async def test_visitor_connections_are_counted(store: Store) -> None:
     await enqueue(store, "c1", "c2")
-    assert await store.visitor_connected("c1") == 1
-    assert await store.visitor_connected("c1") == 2
-    assert await store.visitor_connected("c2") == 1
-    assert await store.visitor_disconnected("c1") == 1
-    assert await store.visitor_disconnected("c1") == 0
-    assert await store.visitor_disconnected("c1") == 0
-    assert await store.visitor_connected("c1") == 1
+    assert await store.visitor_connected("c1", conn("v1")) == 1
+    assert await store.visitor_connected("c1", conn("v2")) == 2
+    assert await store.visitor_connected("c2", conn("v3")) == 1
+    assert await store.visitor_disconnected("c1", conn("v1")) == 1
+    assert await store.visitor_disconnected("c1", conn("v2")) == 0
+    assert await store.visitor_disconnected("c1", conn("v2")) == 0
+    assert await store.visitor_connected("c1", conn("v4")) == 1
+
+
+async def test_the_same_visitor_connection_connecting_twice_counts_once(store: Store) -> None:
+    await enqueue(store, "c1")
+    assert await store.visitor_connected("c1", conn("v1")) == 1
+    assert await store.visitor_connected("c1", conn("v1")) == 1
+    assert await store.visitor_connected("c1", conn("v1", "p2")) == 2
+    assert await store.visitor_disconnected("c1", conn("v1")) == 1
+    assert await store.visitor_disconnected("c1", conn("v1", "p2")) == 0
+
+
+async def test_disconnecting_an_unrecorded_visitor_connection_changes_nothing(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1", "c2")
+    await store.visitor_connected("c1", conn("v1"))
+    await store.visitor_connected("c2", conn("v2"))
+    assert await store.visitor_disconnected("c1", conn("v9")) == 1
+    assert await store.visitor_disconnected("c1", conn("v1", "p2")) == 1
+    # Another chat's connection is not this chat's.
+    assert await store.visitor_disconnected("c1", conn("v2")) == 1
+    assert await store.visitor_connected("c2", conn("v2")) == 1
 
 
 async def test_racing_visitor_connections_are_all_counted(store: Store) -> None:
     await enqueue(store, "c1")
-    counts = await asyncio.gather(*(store.visitor_connected("c1") for _ in range(5)))
+    counts = await asyncio.gather(*(store.visitor_connected("c1", conn(f"v{i}")) for i in range(5)))
     assert sorted(counts) == [1, 2, 3, 4, 5]
+    # Two tabs each disconnect twice: the repeats change nothing.
+    await asyncio.gather(*(store.visitor_disconnected("c1", conn(f"v{i}")) for i in (0, 1, 0, 1)))
+    assert await store.visitor_connected("c1", conn("v2")) == 3
 
 
 async def test_visitor_connections_of_an_unknown_chat_are_zero(store: Store) -> None:
-    assert await store.visitor_connected("nope") == 0
-    assert await store.visitor_disconnected("nope") == 0
+    assert await store.visitor_connected("nope", conn("v1")) == 0
+    assert await store.visitor_disconnected("nope", conn("v1")) == 0
+
+
+# --- server processes: heartbeats and sweeping the dead ------------------------------------
+
+
+async def sweep(store: Store, now: datetime) -> list[tuple[str, str]]:
+    """Who lost their last connection, in a fixed order (the store promises none)."""
+    return sorted(await store.sweep_dead_processes(now))
+
+
+async def connections_of(store: Store, username: str) -> int:
+    state = await store.get_counselor(username)
+    assert state is not None
+    return state.connections
+
+
+async def test_a_live_process_is_not_swept(store: Store) -> None:
+    await store.heartbeat("p1", at(30))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    assert await sweep(store, at(29)) == []
+    assert await connections_of(store, "ann") == 1
+
+
+async def test_a_dead_process_takes_its_connections_with_it(store: Store) -> None:
+    await enqueue(store, "c1", "c2")
+    await store.heartbeat("p1", at(30))
+    await store.heartbeat("p2", at(60))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await store.visitor_connected("c1", conn("v1", "p1"))
+    await store.visitor_connected("c2", conn("v2", "p2"))
+    # A heartbeat that runs out at a moment is dead at that moment.
+    assert await sweep(store, at(30)) == [(COUNSELOR, "ann"), (VISITOR, "c1")]
+    ann = await store.get_counselor("ann")
+    assert ann is not None
+    assert (ann.connections, ann.online) == (0, False)
+    # c1's connection is gone, c2's (on the live process) stays.
+    assert await store.visitor_connected("c1", conn("v3", "p2")) == 1
+    assert await store.visitor_connected("c2", conn("v4", "p2")) == 2
+
+
+async def test_a_counselor_is_returned_only_when_her_last_process_dies(store: Store) -> None:
+    await store.heartbeat("p1", at(30))
+    await store.heartbeat("p2", at(60))
+    await counselor(store, "ann", connection=conn("ann-1", "p1"))
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann-2", "p2"), T0)
+    assert await sweep(store, at(30)) == []
+    assert await connections_of(store, "ann") == 1
+    assert await sweep(store, at(60)) == [(COUNSELOR, "ann")]
+    assert await connections_of(store, "ann") == 0
+
+
+async def test_a_visitor_is_returned_only_when_their_last_process_dies(store: Store) -> None:
+    await enqueue(store, "c1")
+    await store.heartbeat("p1", at(30))
+    await store.heartbeat("p2", at(60))
+    await store.visitor_connected("c1", conn("v1", "p1"))
+    await store.visitor_connected("c1", conn("v2", "p2"))
+    assert await sweep(store, at(30)) == []
+    assert await sweep(store, at(60)) == [(VISITOR, "c1")]
+
+
+async def test_someone_on_two_processes_that_die_together_is_returned_once(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1")
+    await store.heartbeat("p1", at(30))
+    await store.heartbeat("p2", at(30))
+    await counselor(store, "ann", connection=conn("ann-1", "p1"))
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann-2", "p2"), T0)
+    await store.visitor_connected("c1", conn("v1", "p1"))
+    await store.visitor_connected("c1", conn("v2", "p2"))
+    assert await sweep(store, at(30)) == [(COUNSELOR, "ann"), (VISITOR, "c1")]
+    assert await connections_of(store, "ann") == 0
+
+
+async def test_a_dead_process_is_swept_once(store: Store) -> None:
+    await enqueue(store, "c1")
+    await store.heartbeat("p1", at(30))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await store.visitor_connected("c1", conn("v1", "p1"))
+    assert await sweep(store, at(30)) == [(COUNSELOR, "ann"), (VISITOR, "c1")]
+    assert await sweep(store, at(30)) == []
+    assert await sweep(store, at(10_000)) == []
+
+
+async def test_racing_sweeps_return_everyone_once(store: Store) -> None:
+    await enqueue(store, "c1", "c2")
+    await store.heartbeat("p1", at(30))
+    await store.heartbeat("p2", at(30))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await counselor(store, "bob", connection=conn("bob", "p2"))
+    await store.visitor_connected("c1", conn("v1", "p1"))
+    await store.visitor_connected("c2", conn("v2", "p2"))
+    batches = await asyncio.gather(*(store.sweep_dead_processes(at(30)) for _ in range(5)))
+    everyone = [subject for batch in batches for subject in batch]
+    assert sorted(everyone) == [
+        (COUNSELOR, "ann"),
+        (COUNSELOR, "bob"),
+        (VISITOR, "c1"),
+        (VISITOR, "c2"),
+    ]
+
+
+async def test_a_process_that_heartbeats_again_in_time_is_not_swept(store: Store) -> None:
+    await store.heartbeat("p1", at(30))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await store.heartbeat("p1", at(90))
+    assert await sweep(store, at(60)) == []
+    assert await connections_of(store, "ann") == 1
+    assert await sweep(store, at(90)) == [(COUNSELOR, "ann")]
+
+
+async def test_a_process_without_connections_dies_quietly(store: Store) -> None:
+    await store.heartbeat("p1", at(30))
+    assert await sweep(store, at(30)) == []
+    assert await sweep(store, at(30)) == []
+
+
+async def test_someone_who_already_disconnected_is_not_returned_by_the_sweep(
+    store: Store,
+) -> None:
+    # Their last disconnect already started their grace period.
+    await enqueue(store, "c1")
+    await store.heartbeat("p1", at(30))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await store.visitor_connected("c1", conn("v1", "p1"))
+    await store.counselor_disconnected("ann", conn("ann", "p1"), at(1))
+    await store.visitor_disconnected("c1", conn("v1", "p1"))
+    assert await sweep(store, at(30)) == []
+
+
+async def test_a_late_disconnect_of_a_swept_connection_changes_nothing(store: Store) -> None:
+    await enqueue(store, "c1")
+    await store.heartbeat("p1", at(30))
+    await store.heartbeat("p2", at(600))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await store.visitor_connected("c1", conn("v1", "p1"))
+    await sweep(store, at(30))
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann", "p2"), at(31))
+    await store.visitor_connected("c1", conn("v1", "p2"))
+    # p1 was only slow; it now reports the disconnects the sweep already did.
+    late = await store.counselor_disconnected("ann", conn("ann", "p1"), at(32))
+    assert late is not None
+    assert late.connections == 1
+    assert await store.visitor_disconnected("c1", conn("v1", "p1")) == 1
+
+
+async def test_a_counselor_swept_offline_is_never_given_a_chat(store: Store) -> None:
+    await enqueue(store, "c1")
+    await store.heartbeat("p1", at(30))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await sweep(store, at(30))
+    assert await store.assign_next(ALPHA, MAX_CHATS, at(31)) is None
+    assert await waiting_ids(store) == ["c1"]
+
+
+async def test_sweeping_keeps_availability_and_chats(store: Store) -> None:
+    # As with a disconnect: whether to give the chats back is the grace period's decision.
+    await enqueue(store, "c1", "c2")
+    await store.heartbeat("p1", at(30))
+    await store.heartbeat("p2", at(600))
+    await counselor(store, "ann", connection=conn("ann", "p1"))
+    await assign(store)
+    await sweep(store, at(30))
+    ann = await store.get_counselor("ann")
+    assert ann is not None
+    assert (ann.online, ann.available, ann.chats) == (False, True, {"c1"})
+    # Back through a live process, she takes the next visitor.
+    await store.counselor_connected("ann", "Ann", (ALPHA,), conn("ann", "p2"), at(40))
+    assert await assign(store, now=at(41)) == ("c2", "ann")
 
 
 # --- deadlines ---------------------------------------------------------------------------
@@ -1157,16 +1460,3 @@ async def test_a_new_memory_store_keeps_no_chats_only_counts(tmp_path: Path) -> 
 
 async def test_ping_says_the_store_is_reachable(store: Store) -> None:
     assert await store.ping() is True
-
-
-async def test_a_counselor_who_just_got_a_chat_is_no_longer_the_idlest(store: Store) -> None:
-    await enqueue(store, "c1", "c2", "c3")
-    await counselor(store, "amy", now=T0)
-    await counselor(store, "zed", now=at(1))
-    assert await assign(store, now=at(10)) == ("c1", "amy")
-    amy = await store.get_counselor("amy")
-    assert amy is not None
-    assert amy.idle_since == at(10)
-    assert await assign(store, now=at(20)) == ("c2", "zed")
-    # Both carry one chat now; amy's last new chat is older than zed's.
-    assert await assign(store, now=at(30)) == ("c3", "amy")

@@ -142,3 +142,45 @@ def test_hash_token() -> None:
     assert crypto.hash_token("abc") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
+
+
+# --- chat-log encryption ---------------------------------------------------------------------
+
+SECRET = "s" * crypto.MIN_SECRET_CHARS
+
+
+def test_a_missing_or_short_secret_is_refused_with_a_clear_line() -> None:
+    with pytest.raises(crypto.SecretError, match="CHATSERVER_SECRET is not set"):
+        crypto.key_encryption_key(None)
+    with pytest.raises(crypto.SecretError, match="needs at least 32"):
+        crypto.key_encryption_key("short")
+
+
+def test_chat_entries_round_trip_and_are_not_readable() -> None:
+    kek = crypto.key_encryption_key(SECRET)
+    key = crypto.new_chat_key()
+    wrapped = crypto.wrap_chat_key(kek, "chat-1", key)
+    assert key not in wrapped
+    assert crypto.unwrap_chat_key(kek, "chat-1", wrapped) == key
+    sealed = crypto.encrypt_chat_entry(key, "chat-1", b"ik heet Anna")
+    assert b"Anna" not in sealed
+    assert crypto.decrypt_chat_entry(key, "chat-1", sealed) == b"ik heet Anna"
+    # Same text twice: different ciphertext (fresh nonce each time).
+    assert crypto.encrypt_chat_entry(key, "chat-1", b"ik heet Anna") != sealed
+
+
+def test_sealed_data_only_opens_for_its_own_chat_and_key() -> None:
+    from cryptography.exceptions import InvalidTag
+
+    kek = crypto.key_encryption_key(SECRET)
+    key = crypto.new_chat_key()
+    wrapped = crypto.wrap_chat_key(kek, "chat-1", key)
+    sealed = crypto.encrypt_chat_entry(key, "chat-1", b"text")
+    with pytest.raises(InvalidTag):
+        crypto.unwrap_chat_key(kek, "chat-2", wrapped)
+    with pytest.raises(InvalidTag):
+        crypto.unwrap_chat_key(crypto.key_encryption_key("t" * 40), "chat-1", wrapped)
+    with pytest.raises(InvalidTag):
+        crypto.decrypt_chat_entry(key, "chat-2", sealed)
+    with pytest.raises(InvalidTag):
+        crypto.decrypt_chat_entry(crypto.new_chat_key(), "chat-1", sealed)

@@ -1,0 +1,453 @@
+"""The Redis store: state shared by any number of server processes.
+
+Every decision other processes could race on is one Lua script (redis_scripts.py). What a
+visitor or counselor types reaches Redis only as AES-GCM ciphertext under a per-chat key,
+and that key is stored only wrapped by a key derived from CHATSERVER_SECRET; ending a chat
+deletes both (crypto-shredding), and every chat key carries a TTL in case no process is
+left to end it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from socketio.redis_manager import parse_redis_sentinel_url
+
+from chatserver import crypto
+from chatserver.core.counting import DailyCounts
+from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
+from chatserver.store import redis_scripts as lua
+from chatserver.store.base import Appended, Assignment, Connection, queue_score
+
+DEFAULT_PREFIX = "chatserver:"
+# An open chat's keys expire this long after its last activity if no process ends it.
+CHAT_TTL_SECONDS = 12 * 3600
+# An ended chat's record (no messages, no key) lingers so a late resume hears "ended".
+ENDED_TTL_SECONDS = 3600
+_FRONT_OFFSET = -queue_score(0, front=True)
+_KEY_CACHE_SIZE = 10_000
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for redis://, rediss:// or redis+sentinel:// URLs that retries briefly."""
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5)
+    errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError]
+    if url.startswith("redis+sentinel://"):
+        sentinels, service, kwargs = parse_redis_sentinel_url(url)
+        sentinel = aioredis.Sentinel(sentinels, **kwargs)  # type: ignore[no-untyped-call]
+        master = sentinel.master_for(service or "mymaster", retry=retry, retry_on_error=errors)
+        return cast(aioredis.Redis, master)
+    return aioredis.Redis.from_url(url, retry=retry, retry_on_error=errors)
+
+
+def _ts(t: datetime) -> str:
+    return f"{t.timestamp():.6f}"
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromtimestamp(float(value), UTC) if value else None
+
+
+def _str(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fields(raw: Mapping[Any, Any] | Sequence[Any]) -> dict[str, str]:
+    """HGETALL as a dict (Lua returns it as a flat list)."""
+    if isinstance(raw, Mapping):
+        return {cast(str, _str(k)): cast(str, _str(v)) for k, v in raw.items()}
+    items = [cast(str, _str(v)) for v in raw]
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _chat(chat_id: str, f: dict[str, str]) -> Chat:
+    reason = f.get("end_reason")
+    return Chat(
+        chat_id=chat_id,
+        helpline=f["helpline"],
+        token_hash=f["token_hash"],
+        lang=f["lang"],
+        state=ChatState(f["state"]),
+        requested_at=cast(datetime, _time(f["requested_at"])),
+        enqueued_at=cast(datetime, _time(f["enqueued_at"])),
+        ticket=int(f.get("ticket") or 0),
+        counselor=f.get("counselor") or None,
+        counselor_name=f.get("counselor_name") or None,
+        assigned_at=_time(f.get("assigned_at")),
+        answered=f.get("answered") == "1",
+        last_seq=int(f.get("last_seq") or 0),
+        end_reason=EndReason(reason) if reason else None,
+    )
+
+
+class RedisStore:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        key_encryption_key: bytes,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        owns_client: bool = False,
+    ) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._kek = key_encryption_key
+        self._owns_client = owns_client
+        self._chat_keys: OrderedDict[str, bytes] = OrderedDict()
+        scripts = {
+            "create": lua.CREATE_CHAT,
+            "assign": lua.ASSIGN_NEXT,
+            "end": lua.END_CHAT,
+            "close": lua.CLOSE_QUEUE,
+            "requeue": lua.REQUEUE_COUNSELOR_CHATS,
+            "append": lua.APPEND_MESSAGE,
+            "counselor_connected": lua.COUNSELOR_CONNECTED,
+            "visitor_connected": lua.VISITOR_CONNECTED,
+            "sweep": lua.SWEEP_DEAD_PROCESSES,
+            "pop_deadlines": lua.POP_DUE_DEADLINES,
+            "forget_counselor": lua.FORGET_COUNSELOR,
+        }
+        self._scripts = {name: client.register_script(src) for name, src in scripts.items()}
+
+    async def _run(self, script: str, *args: str | bytes | int) -> Any:
+        return await self._scripts[script](keys=[], args=[self.prefix, *args])
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # --- chats and queues ------------------------------------------------------------
+
+    async def create_chat(self, chat: Chat, max_queue: int) -> int | None:
+        chat_key = crypto.new_chat_key()
+        wrapped = crypto.wrap_chat_key(self._kek, chat.chat_id, chat_key)
+        fields = {
+            "helpline": chat.helpline,
+            "token_hash": chat.token_hash,
+            "lang": chat.lang,
+            "state": chat.state.value,
+            "requested_at": _ts(chat.requested_at),
+            "enqueued_at": _ts(chat.enqueued_at),
+        }
+        flat = [item for pair in fields.items() for item in pair]
+        result = await self._run(
+            "create", chat.chat_id, max_queue, CHAT_TTL_SECONDS, wrapped, *flat
+        )
+        if result == -1:
+            return None
+        self._remember_key(chat.chat_id, chat_key)
+        return int(result[0])
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        raw = await self.redis.hgetall(self._key("chat", chat_id))
+        return _chat(chat_id, _fields(raw)) if raw else None
+
+    async def _chats(self, chat_ids: Sequence[str]) -> list[Chat]:
+        if not chat_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hgetall(self._key("chat", chat_id))
+            rows = await pipe.execute()
+        return [_chat(c, _fields(r)) for c, r in zip(chat_ids, rows, strict=True) if r]
+
+    async def find_chat_by_token(self, token_hash: str) -> Chat | None:
+        chat_id = _str(await self.redis.get(self._key("token", token_hash)))
+        return await self.get_chat(chat_id) if chat_id else None
+
+    async def waiting(self, helpline: str) -> list[Chat]:
+        members = await self.redis.zrange(self._key("queue", helpline), 0, -1)
+        ids = [cast(str, _str(cast(bytes, i))) for i in members]
+        return await self._chats(ids)
+
+    async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
+        result = await self._run("assign", helpline, max_chats, _ts(now), CHAT_TTL_SECONDS)
+        if not result:
+            return None
+        chat_id, username, first = cast(str, _str(result[0])), cast(str, _str(result[1])), result[2]
+        chat = await self.get_chat(chat_id)
+        counselor = await self.get_counselor(username)
+        assert chat is not None and counselor is not None
+        return Assignment(chat=chat, counselor=counselor, first_answer=int(first) == 1)
+
+    async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
+        before = await self._run("end", chat_id, reason.value, _ts(now), ENDED_TTL_SECONDS)
+        self._chat_keys.pop(chat_id, None)
+        return _chat(chat_id, _fields(before)) if before else None
+
+    async def forget_chat(self, chat_id: str) -> None:
+        key = self._key("chat", chat_id)
+        token_hash = _str(await self.redis.hget(key, "token_hash"))
+        doomed = [key, f"{key}:log", f"{key}:key", f"{key}:ids", f"{key}:conns"]
+        if token_hash:
+            doomed.append(self._key("token", token_hash))
+        await self.redis.delete(*doomed)
+        self._chat_keys.pop(chat_id, None)
+
+    async def close_queue(self, helpline: str, now: datetime) -> list[Chat]:
+        flat = await self._run("close", helpline, _ts(now), ENDED_TTL_SECONDS)
+        closed = []
+        for raw_id, row in zip(flat[::2], flat[1::2], strict=True):
+            chat_id = cast(str, _str(raw_id))
+            self._chat_keys.pop(chat_id, None)
+            closed.append(_chat(chat_id, _fields(row)))
+        return closed
+
+    async def requeue_counselor_chats(self, username: str, now: datetime) -> list[Chat]:
+        ids = await self._run("requeue", username, _ts(now), _FRONT_OFFSET)
+        return await self._chats([cast(str, _str(i)) for i in ids])
+
+    # --- messages --------------------------------------------------------------------
+
+    def _remember_key(self, chat_id: str, chat_key: bytes) -> None:
+        self._chat_keys[chat_id] = chat_key
+        self._chat_keys.move_to_end(chat_id)
+        while len(self._chat_keys) > _KEY_CACHE_SIZE:
+            self._chat_keys.popitem(last=False)
+
+    async def _chat_key(self, chat_id: str) -> bytes | None:
+        cached = self._chat_keys.get(chat_id)
+        if cached is not None:
+            return cached
+        wrapped = await self.redis.get(self._key("chat", chat_id, "key"))
+        if wrapped is None:
+            return None
+        chat_key = crypto.unwrap_chat_key(self._kek, chat_id, cast(bytes, wrapped))
+        self._remember_key(chat_id, chat_key)
+        return chat_key
+
+    def _seal(self, chat_key: bytes, chat_id: str, message: Message) -> bytes:
+        entry = {
+            "s": message.sender.value,
+            "t": message.text,
+            "ts": message.ts.timestamp(),
+            "c": message.client_msg_id,
+        }
+        return crypto.encrypt_chat_entry(chat_key, chat_id, json.dumps(entry).encode())
+
+    def _open(self, chat_key: bytes, chat_id: str, seq: int, sealed: bytes) -> Message:
+        entry = json.loads(crypto.decrypt_chat_entry(chat_key, chat_id, sealed))
+        return Message(
+            seq=seq,
+            sender=Sender(entry["s"]),
+            text=entry["t"],
+            ts=datetime.fromtimestamp(entry["ts"], UTC),
+            client_msg_id=entry["c"],
+        )
+
+    async def append_message(
+        self,
+        chat_id: str,
+        sender: Sender,
+        text: str,
+        client_msg_id: str | None,
+        now: datetime,
+    ) -> Appended | None:
+        chat_key = await self._chat_key(chat_id)
+        if chat_key is None:
+            return None
+        draft = Message(seq=0, sender=sender, text=text, ts=now, client_msg_id=client_msg_id)
+        dedupe = f"{sender.value}:{client_msg_id}" if client_msg_id else ""
+        result = await self._run(
+            "append", chat_id, dedupe, self._seal(chat_key, chat_id, draft), CHAT_TTL_SECONDS
+        )
+        if not result:
+            return None
+        seq, new = int(result[0]), int(result[1]) == 1
+        if new:
+            return Appended(message=Message(seq, sender, text, now, client_msg_id), new=True)
+        return Appended(message=self._open(chat_key, chat_id, seq, result[2]), new=False)
+
+    async def messages_since(self, chat_id: str, last_seq: int) -> list[Message]:
+        chat_key = await self._chat_key(chat_id)
+        if chat_key is None:
+            return []
+        sealed = await self.redis.lrange(self._key("chat", chat_id, "log"), max(0, last_seq), -1)
+        start = max(0, last_seq)
+        return [
+            self._open(chat_key, chat_id, start + i + 1, cast(bytes, s))
+            for i, s in enumerate(sealed)
+        ]
+
+    # --- counselors ------------------------------------------------------------------
+
+    async def counselor_connected(
+        self,
+        username: str,
+        display_name: str,
+        helplines: tuple[str, ...],
+        connection: Connection,
+        now: datetime,
+    ) -> CounselorState:
+        await self._run(
+            "counselor_connected",
+            username,
+            display_name,
+            connection.key,
+            connection.process_id,
+            *helplines,
+        )
+        return cast(CounselorState, await self.get_counselor(username))
+
+    async def counselor_disconnected(
+        self, username: str, connection: Connection, now: datetime
+    ) -> CounselorState | None:
+        key = self._key("counselor", username)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(f"{key}:conns", connection.key)
+            pipe.srem(
+                self._key("process", connection.process_id, "conns"),
+                f"counselor|{username}|{connection.key}",
+            )
+            await pipe.execute()
+        return await self.get_counselor(username)
+
+    async def set_available(
+        self, username: str, available: bool, now: datetime
+    ) -> CounselorState | None:
+        key = self._key("counselor", username)
+        if not await self.redis.exists(key):
+            return None
+        async with self.redis.pipeline(transaction=True) as pipe:
+            # Becoming available counts as the start of being idle.
+            if available:
+                pipe.hget(key, "available")
+            pipe.hset(key, "available", "1" if available else "0")
+            results = await pipe.execute()
+        if available and _str(results[0]) != "1":
+            await self.redis.hset(key, "idle_since", _ts(now))
+        return await self.get_counselor(username)
+
+    async def get_counselor(self, username: str) -> CounselorState | None:
+        states = await self._counselors([username])
+        return states[0] if states else None
+
+    async def _counselors(self, usernames: Sequence[str]) -> list[CounselorState]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for username in usernames:
+                key = self._key("counselor", username)
+                pipe.hgetall(key)
+                pipe.smembers(f"{key}:chats")
+                pipe.scard(f"{key}:conns")
+            rows = await pipe.execute()
+        states = []
+        for index, username in enumerate(usernames):
+            raw, chats, conns = rows[3 * index : 3 * index + 3]
+            if not raw:
+                continue
+            f = _fields(raw)
+            states.append(
+                CounselorState(
+                    username=username,
+                    display_name=f.get("display_name", username),
+                    helplines=tuple(h for h in f.get("helplines", "").split(",") if h),
+                    available=f.get("available") == "1",
+                    connections=int(conns),
+                    chats={cast(str, _str(c)) for c in chats},
+                    idle_since=_time(f.get("idle_since")),
+                )
+            )
+        return states
+
+    async def counselors(self) -> list[CounselorState]:
+        names = sorted(
+            cast(str, _str(u)) for u in await self.redis.smembers(self._key("counselors"))
+        )
+        return await self._counselors(names)
+
+    async def forget_counselor(self, username: str) -> None:
+        await self._run("forget_counselor", username)
+
+    # --- visitor connections -----------------------------------------------------------
+
+    async def visitor_connected(self, chat_id: str, connection: Connection) -> int:
+        return int(
+            await self._run("visitor_connected", chat_id, connection.key, connection.process_id)
+        )
+
+    async def visitor_disconnected(self, chat_id: str, connection: Connection) -> int:
+        conns = self._key("chat", chat_id, "conns")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(conns, connection.key)
+            pipe.srem(
+                self._key("process", connection.process_id, "conns"),
+                f"visitor|{chat_id}|{connection.key}",
+            )
+            pipe.scard(conns)
+            results = await pipe.execute()
+        return int(results[2])
+
+    # --- server processes --------------------------------------------------------------
+
+    async def heartbeat(self, process_id: str, expires_at: datetime) -> bool:
+        added = await self.redis.zadd(self._key("processes"), {process_id: expires_at.timestamp()})
+        return added == 0
+
+    async def sweep_dead_processes(self, now: datetime) -> list[tuple[str, str]]:
+        flat = [cast(str, _str(v)) for v in await self._run("sweep", _ts(now))]
+        return list(zip(flat[::2], flat[1::2], strict=True))
+
+    # --- deadlines -------------------------------------------------------------------
+
+    async def set_deadline(self, key: str, at: datetime) -> None:
+        await self.redis.zadd(self._key("deadlines"), {key: at.timestamp()})
+
+    async def clear_deadline(self, key: str) -> None:
+        await self.redis.zrem(self._key("deadlines"), key)
+
+    async def pop_due_deadlines(self, now: datetime) -> list[str]:
+        # The script's ZRANGEBYSCORE is inclusive: a deadline at exactly now is due.
+        return [cast(str, _str(k)) for k in await self._run("pop_deadlines", _ts(now))]
+
+    # --- counts ----------------------------------------------------------------------
+
+    async def add_counts(self, helpline: str, day: date, counts: Mapping[str, int]) -> None:
+        increments = {name: n for name, n in counts.items() if n}
+        if not increments:
+            return
+        key = self._key("counts", day.isoformat(), helpline)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name, n in increments.items():
+                pipe.hincrby(key, name, n)
+            pipe.sadd(self._key("counts-index"), f"{day.isoformat()}|{helpline}")
+            await pipe.execute()
+
+    async def daily_counts(
+        self, first: date, last: date, helpline: str | None = None
+    ) -> list[DailyCounts]:
+        wanted = []
+        for member in await self.redis.smembers(self._key("counts-index")):
+            day_text, helpline_id = cast(str, _str(member)).split("|", 1)
+            day = date.fromisoformat(day_text)
+            if first <= day <= last and (helpline is None or helpline_id == helpline):
+                wanted.append((day, helpline_id))
+        wanted.sort()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for day, helpline_id in wanted:
+                pipe.hgetall(self._key("counts", day.isoformat(), helpline_id))
+            rows = await pipe.execute() if wanted else []
+        return [
+            DailyCounts(
+                day=day, helpline=helpline_id, counts={k: int(v) for k, v in _fields(row).items()}
+            )
+            for (day, helpline_id), row in zip(wanted, rows, strict=True)
+        ]
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.redis.aclose()

@@ -1,0 +1,288 @@
+"""The Lua scripts behind every atomic step of the Redis store.
+
+Each script is one step that must not interleave with another process's: Redis runs a
+script to completion before anything else. Keys are built inside the scripts from the
+prefix (ARGV[1]), so the store needs a single Redis (or a primary with replicas), not a
+Redis Cluster. Times are POSIX seconds as decimal strings.
+"""
+
+from __future__ import annotations
+
+# Shared helpers, prepended to the scripts that need them.
+_HELPERS = r"""
+local P = ARGV[1]
+
+local function chat_key(id) return P .. 'chat:' .. id end
+
+local function online(username, now)
+  local processes = P .. 'processes'
+  for _, conn in ipairs(redis.call('SMEMBERS', P .. 'counselor:' .. username .. ':conns')) do
+    local pid = string.match(conn, '^([^|]*)|')
+    local alive = redis.call('ZSCORE', processes, pid)
+    -- No heartbeat yet means just started; an expired one means dead but not yet swept.
+    if not alive or tonumber(alive) > now then return true end
+  end
+  return false
+end
+
+-- End one chat; returns its fields as they were, or false if it was already over.
+local function end_chat(id, reason, now, ended_ttl)
+  local key = chat_key(id)
+  local state = redis.call('HGET', key, 'state')
+  if not state or state == 'ended' then return false end
+  local before = redis.call('HGETALL', key)
+  if state == 'waiting' then
+    redis.call('ZREM', P .. 'queue:' .. redis.call('HGET', key, 'helpline'), id)
+  else
+    local counselor = redis.call('HGET', key, 'counselor')
+    if counselor and counselor ~= '' then
+      local ck = P .. 'counselor:' .. counselor
+      if redis.call('SREM', ck .. ':chats', id) == 1 then
+        redis.call('HSET', ck, 'idle_since', now)
+      end
+    end
+  end
+  redis.call('HSET', key, 'state', 'ended', 'end_reason', reason)
+  -- Crypto-shredding: without its key the log is noise; drop both at once.
+  redis.call('DEL', key .. ':log', key .. ':key', key .. ':ids')
+  redis.call('EXPIRE', key, ended_ttl)
+  redis.call('EXPIRE', P .. 'token:' .. redis.call('HGET', key, 'token_hash'), ended_ttl)
+  return before
+end
+"""
+
+# ARGV: prefix, chat_id, max_queue, ttl, wrapped_key, then field/value pairs of the chat.
+# Returns {position, ticket} or -1 when the queue is full.
+CREATE_CHAT = (
+    _HELPERS
+    + r"""
+local id = ARGV[2]
+local max_queue = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+local record = {}
+for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
+local queue = P .. 'queue:' .. record['helpline']
+if redis.call('ZCARD', queue) >= max_queue then return -1 end
+local ticket = redis.call('INCR', P .. 'tickets')
+local key = chat_key(id)
+redis.call('HSET', key, unpack(fields))
+redis.call('HSET', key, 'ticket', ticket, 'last_seq', 0, 'answered', 0)
+redis.call('EXPIRE', key, ttl)
+redis.call('SET', key .. ':key', ARGV[5], 'EX', ttl)
+redis.call('SET', P .. 'token:' .. record['token_hash'], id, 'EX', ttl)
+redis.call('ZADD', queue, ticket, id)
+return {redis.call('ZRANK', queue, id) + 1, ticket}
+"""
+)
+
+# ARGV: prefix, helpline, max_chats, now, ttl. Returns {chat_id, username, first_answer} or nil.
+ASSIGN_NEXT = (
+    _HELPERS
+    + r"""
+local queue = P .. 'queue:' .. ARGV[2]
+local first = redis.call('ZRANGE', queue, 0, 0)
+if #first == 0 then return false end
+local max_chats = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local best, best_n, best_idle
+for _, u in ipairs(redis.call('SMEMBERS', P .. 'helpline:' .. ARGV[2] .. ':counselors')) do
+  local ck = P .. 'counselor:' .. u
+  if redis.call('HGET', ck, 'available') == '1' then
+    local n = redis.call('SCARD', ck .. ':chats')
+    if n < max_chats and online(u, now) then
+      local idle = tonumber(redis.call('HGET', ck, 'idle_since') or '') or -1e18
+      if best == nil or n < best_n or (n == best_n and (idle < best_idle
+          or (idle == best_idle and u < best))) then
+        best, best_n, best_idle = u, n, idle
+      end
+    end
+  end
+end
+if best == nil then return false end
+local id = first[1]
+local key = chat_key(id)
+local ck = P .. 'counselor:' .. best
+redis.call('ZREM', queue, id)
+local first_answer = redis.call('HGET', key, 'answered') ~= '1'
+redis.call('HSET', key, 'state', 'chatting', 'counselor', best,
+  'counselor_name', redis.call('HGET', ck, 'display_name') or best,
+  'assigned_at', ARGV[4], 'answered', 1)
+redis.call('SADD', ck .. ':chats', id)
+redis.call('HSET', ck, 'idle_since', ARGV[4])
+local ttl = tonumber(ARGV[5])
+redis.call('EXPIRE', key, ttl)
+redis.call('EXPIRE', key .. ':key', ttl)
+return {id, best, first_answer and 1 or 0}
+"""
+)
+
+# ARGV: prefix, chat_id, reason, now, ended_ttl. Returns the chat's fields before, or nil.
+END_CHAT = (
+    _HELPERS
+    + r"""
+return end_chat(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
+"""
+)
+
+# ARGV: prefix, helpline, now, ended_ttl. Returns chat_id, fields, chat_id, fields ...
+CLOSE_QUEUE = (
+    _HELPERS
+    + r"""
+local closed = {}
+for _, id in ipairs(redis.call('ZRANGE', P .. 'queue:' .. ARGV[2], 0, -1)) do
+  local before = end_chat(id, 'closed', ARGV[3], tonumber(ARGV[4]))
+  if before then
+    closed[#closed + 1] = id
+    closed[#closed + 1] = before
+  end
+end
+return closed
+"""
+)
+
+# ARGV: prefix, username, now, front_offset. Returns the requeued chat ids, request order.
+REQUEUE_COUNSELOR_CHATS = (
+    _HELPERS
+    + r"""
+local ck = P .. 'counselor:' .. ARGV[2]
+local chats = {}
+for _, id in ipairs(redis.call('SMEMBERS', ck .. ':chats')) do
+  local ticket = tonumber(redis.call('HGET', chat_key(id), 'ticket'))
+  if ticket then chats[#chats + 1] = {ticket, id} end
+end
+table.sort(chats, function(a, b) return a[1] < b[1] end)
+local ids = {}
+for _, entry in ipairs(chats) do
+  local ticket, id = entry[1], entry[2]
+  local key = chat_key(id)
+  redis.call('SREM', ck .. ':chats', id)
+  redis.call('HSET', key, 'state', 'waiting', 'counselor', '', 'counselor_name', '',
+    'assigned_at', '', 'enqueued_at', ARGV[3])
+  redis.call('ZADD', P .. 'queue:' .. redis.call('HGET', key, 'helpline'),
+    ticket - tonumber(ARGV[4]), id)
+  ids[#ids + 1] = id
+end
+if #ids > 0 then redis.call('HSET', ck, 'idle_since', ARGV[3]) end
+return ids
+"""
+)
+
+# ARGV: prefix, chat_id, dedupe key ('' for none), sealed entry, ttl.
+# Returns {seq, new (1/0), sealed entry of the original when not new} or nil if not open.
+APPEND_MESSAGE = (
+    _HELPERS
+    + r"""
+local key = chat_key(ARGV[2])
+local state = redis.call('HGET', key, 'state')
+if not state or state == 'ended' then return false end
+if ARGV[3] ~= '' then
+  local seen = redis.call('HGET', key .. ':ids', ARGV[3])
+  if seen then
+    return {tonumber(seen), 0, redis.call('LINDEX', key .. ':log', tonumber(seen) - 1)}
+  end
+end
+local seq = redis.call('HINCRBY', key, 'last_seq', 1)
+redis.call('RPUSH', key .. ':log', ARGV[4])
+if ARGV[3] ~= '' then redis.call('HSET', key .. ':ids', ARGV[3], seq) end
+local ttl = tonumber(ARGV[5])
+for _, k in ipairs({key, key .. ':log', key .. ':ids', key .. ':key'}) do
+  redis.call('EXPIRE', k, ttl)
+end
+return {seq, 1}
+"""
+)
+
+# ARGV: prefix, username, display_name, connection key, process id, helpline ids...
+COUNSELOR_CONNECTED = (
+    _HELPERS
+    + r"""
+local u = ARGV[2]
+local ck = P .. 'counselor:' .. u
+local served = {}
+for i = 6, #ARGV do served[ARGV[i]] = true end
+local old = redis.call('HGET', ck, 'helplines')
+if old then
+  for h in string.gmatch(old, '[^,]+') do
+    if not served[h] then redis.call('SREM', P .. 'helpline:' .. h .. ':counselors', u) end
+  end
+end
+local list = {}
+for i = 6, #ARGV do
+  list[#list + 1] = ARGV[i]
+  redis.call('SADD', P .. 'helpline:' .. ARGV[i] .. ':counselors', u)
+end
+redis.call('SADD', P .. 'counselors', u)
+redis.call('HSET', ck, 'display_name', ARGV[3], 'helplines', table.concat(list, ','))
+redis.call('HSETNX', ck, 'available', '0')
+redis.call('SADD', ck .. ':conns', ARGV[4])
+redis.call('SADD', P .. 'process:' .. ARGV[5] .. ':conns', 'counselor|' .. u .. '|' .. ARGV[4])
+return 1
+"""
+)
+
+# ARGV: prefix, chat_id, connection key, process id. Returns the visitor's connection count.
+VISITOR_CONNECTED = (
+    _HELPERS
+    + r"""
+local key = chat_key(ARGV[2])
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('SADD', key .. ':conns', ARGV[3])
+redis.call('EXPIRE', key .. ':conns', redis.call('TTL', key))
+redis.call('SADD', P .. 'process:' .. ARGV[4] .. ':conns', 'visitor|' .. ARGV[2] .. '|' .. ARGV[3])
+return redis.call('SCARD', key .. ':conns')
+"""
+)
+
+# ARGV: prefix, now. Returns a flat list kind, subject, kind, subject ...
+SWEEP_DEAD_PROCESSES = (
+    _HELPERS
+    + r"""
+local processes = P .. 'processes'
+local orphans = {}
+for _, pid in ipairs(redis.call('ZRANGEBYSCORE', processes, '-inf', ARGV[2])) do
+  redis.call('ZREM', processes, pid)
+  local entries_key = P .. 'process:' .. pid .. ':conns'
+  for _, entry in ipairs(redis.call('SMEMBERS', entries_key)) do
+    local kind, subject, conn = string.match(entry, '^([^|]*)|([^|]*)|(.*)$')
+    local conns
+    if kind == 'visitor' then conns = chat_key(subject) .. ':conns'
+    else conns = P .. 'counselor:' .. subject .. ':conns' end
+    if redis.call('SREM', conns, conn) == 1 and redis.call('SCARD', conns) == 0 then
+      if kind == 'counselor' or redis.call('EXISTS', chat_key(subject)) == 1 then
+        orphans[#orphans + 1] = kind
+        orphans[#orphans + 1] = subject
+      end
+    end
+  end
+  redis.call('DEL', entries_key)
+end
+return orphans
+"""
+)
+
+# ARGV: prefix, now. Removes and returns every due deadline key.
+POP_DUE_DEADLINES = r"""
+local key = ARGV[1] .. 'deadlines'
+local due = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[2])
+if #due > 0 then redis.call('ZREM', key, unpack(due)) end
+return due
+"""
+
+# ARGV: prefix, username. Drops a counselor who is offline and owns no chat.
+FORGET_COUNSELOR = r"""
+local P = ARGV[1]
+local u = ARGV[2]
+local ck = P .. 'counselor:' .. u
+if redis.call('SCARD', ck .. ':conns') > 0 or redis.call('SCARD', ck .. ':chats') > 0 then
+  return 0
+end
+local helplines = redis.call('HGET', ck, 'helplines') or ''
+for h in string.gmatch(helplines, '[^,]+') do
+  redis.call('SREM', P .. 'helpline:' .. h .. ':counselors', u)
+end
+redis.call('SREM', P .. 'counselors', u)
+redis.call('DEL', ck, ck .. ':conns', ck .. ':chats')
+return 1
+"""
