@@ -27,6 +27,7 @@ from chatserver.accounts_redis import RedisAccountStore
 from chatserver.config import Config, ConfigError, load_config
 from chatserver.core.counting import COUNTERS, local_day
 from chatserver.hours import describe_next_openings
+from chatserver.realtime.bus import RedisBus
 from chatserver.sessions import MemorySessionStore, SessionStore
 from chatserver.sessions_redis import RedisSessionStore
 from chatserver.store import redis as redis_store
@@ -120,7 +121,7 @@ def _open_backend(args: argparse.Namespace, err: TextIO) -> Backend | None:
         accounts=RedisAccountStore(client, prefix),
         sessions=RedisSessionStore(client, prefix),
         # Socket.IO events cross processes on the same Redis, in a channel of their own.
-        client_manager=socketio.AsyncRedisManager(args.redis, channel=f"{prefix}socketio"),
+        client_manager=RedisBus(args.redis, channel=f"{prefix}socketio"),
     )
 
 

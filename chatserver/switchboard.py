@@ -46,7 +46,7 @@ PROCESS_TTL = timedelta(seconds=10)
 
 _VISITOR_GONE = "visitor-gone:"
 _COUNSELOR_GONE = "counselor-gone:"
-_FORGET_CHAT = "forget-chat:"
+_FORGET_ENDED = "forget-ended:"
 
 
 class Notifier(Protocol):
@@ -156,18 +156,25 @@ class Switchboard:
         }
         return ack, chat.chat_id
 
-    async def find_visitor_chat(self, token: str) -> Chat:
-        chat = await self.store.find_chat_by_token(hash_token(token))
-        if chat is None:
+    async def find_visitor_chat(self, token: str) -> Chat | EndReason:
+        """The token's open chat, or why it ended while that is remembered."""
+        token_hash = hash_token(token)
+        chat = await self.store.find_chat_by_token(token_hash)
+        if chat is not None:
+            return chat
+        reason = await self.store.ended_reason(token_hash)
+        if reason is None:
             raise ProtocolError(UNKNOWN_TOKEN, "this chat is unknown or expired")
-        return chat
+        return reason
 
-    async def visitor_resume_state(self, chat_id: str, last_seq: int) -> dict[str, Any]:
+    async def visitor_resume_state(self, chat: Chat, last_seq: int) -> dict[str, Any]:
         """What a returning visitor needs; called after their connection joined the chat."""
-        chat = await self.store.get_chat(chat_id)
-        if chat is None or chat.state is ChatState.ENDED:
-            reason = chat.end_reason.value if chat and chat.end_reason else None
-            return {"status": "ended", "reason": reason}
+        chat_id = chat.chat_id
+        current = await self.store.get_chat(chat_id)
+        if current is None:
+            reason = await self.store.ended_reason(chat.token_hash)
+            return {"status": "ended", "reason": reason.value if reason else None}
+        chat = current
         messages = [message_payload(m) for m in await self.store.messages_since(chat_id, last_seq)]
         if chat.state is ChatState.WAITING:
             position = await self._position(chat)
@@ -396,7 +403,7 @@ class Switchboard:
         if before is None:
             return False
         await self.store.set_deadline(
-            _FORGET_CHAT + chat_id, now + timedelta(seconds=ENDED_RECORD_SECONDS)
+            _FORGET_ENDED + before.token_hash, now + timedelta(seconds=ENDED_RECORD_SECONDS)
         )
         await self.store.clear_deadline(_VISITOR_GONE + chat_id)
         await self.notifier.to_visitor(chat_id, "ended", {"reason": reason.value}, skip_sid)
@@ -533,8 +540,8 @@ class Switchboard:
             await self._end(subject, EndReason.TIMEOUT)
         elif key.startswith(_COUNSELOR_GONE):
             await self._counselor_gone(subject)
-        elif key.startswith(_FORGET_CHAT):
-            await self.store.forget_chat(subject)
+        elif key.startswith(_FORGET_ENDED):
+            await self.store.forget_ended(subject)
         else:
             log.warning("unknown deadline kind %s", kind)
 
@@ -564,7 +571,7 @@ class Switchboard:
         opens_at = admission(helpline, self.hours[helpline.id], now).opens_at
         for chat in closed:
             await self.store.set_deadline(
-                _FORGET_CHAT + chat.chat_id, now + timedelta(seconds=ENDED_RECORD_SECONDS)
+                _FORGET_ENDED + chat.token_hash, now + timedelta(seconds=ENDED_RECORD_SECONDS)
             )
             await self.store.clear_deadline(_VISITOR_GONE + chat.chat_id)
             await self._count(helpline.id, now, counting.UNSERVED_AT_CLOSING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatserver import protocol
+from chatserver.core.models import EndReason
 from chatserver.protocol import BAD_REQUEST, NOT_IN_CHAT, ProtocolError
 from chatserver.realtime.base import GuardedNamespace
 from chatserver.realtime.rooms import VISITOR_NAMESPACE, chat_room
@@ -61,6 +62,8 @@ class VisitorNamespace(GuardedNamespace):
     async def resume(self, sid: str, data: object) -> dict[str, Any]:
         request = protocol.parse_visitor_resume(data)
         chat = await self.board.find_visitor_chat(request.token)
+        if isinstance(chat, EndReason):
+            return {"status": "ended", "reason": chat.value}
         current = self.chat_of.get(sid)
         if current is not None and current != chat.chat_id:
             raise ProtocolError(BAD_REQUEST, "this connection already has another chat")
@@ -68,7 +71,7 @@ class VisitorNamespace(GuardedNamespace):
             # Join the room before reading the log: a message sent in between then arrives
             # twice rather than never, and the client drops the seq it already has.
             await self._attach(sid, chat.chat_id)
-        return await self.board.visitor_resume_state(chat.chat_id, request.last_seq)
+        return await self.board.visitor_resume_state(chat, request.last_seq)
 
     async def message(self, sid: str, data: object) -> dict[str, Any]:
         request = protocol.parse_message(data, with_chat_id=False)

@@ -89,14 +89,18 @@ class Store(Protocol):
         """
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
-        """End a waiting or active chat, free the counselor's slot and drop its messages.
+        """End a waiting or active chat, free the counselor's slot and delete everything of it.
 
         Returns the chat as it was just before (so the caller knows whether it was waiting
-        or chatting), or None when it had already ended or never existed. The ended record
-        stays (without messages) so a late resume is told "ended", until forget_chat.
+        or chatting), or None when it had already ended or never existed. Only a tombstone
+        stays, under the token's hash: the end reason, so a late resume is told "ended",
+        until forget_ended.
         """
 
-    async def forget_chat(self, chat_id: str) -> None: ...
+    async def ended_reason(self, token_hash: str) -> EndReason | None:
+        """Why the chat of this token ended, while its tombstone lasts."""
+
+    async def forget_ended(self, token_hash: str) -> None: ...
 
     async def close_queue(self, helpline: str, now: datetime) -> list[Chat]:
         """End every waiting chat of a helpline (closing time); returns them."""

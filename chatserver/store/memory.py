@@ -54,6 +54,8 @@ class MemoryStore:
         self._counselors: dict[str, CounselorState] = {}
         self._deadlines: dict[str, datetime] = {}
         self._tickets = 0
+        # Tombstones of ended chats: token hash -> why it ended.
+        self._ended: dict[str, EndReason] = {}
         # Connection keys per counselor; per process: (kind, subject, connection key).
         self._counselor_connections: dict[str, set[str]] = {}
         self._processes: dict[str, datetime] = {}
@@ -111,7 +113,7 @@ class MemoryStore:
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
         record = self._chats.get(chat_id)
-        if record is None or record.chat.state is ChatState.ENDED:
+        if record is None:
             return None
         chat = record.chat
         before = _copy_chat(chat)
@@ -120,16 +122,16 @@ class MemoryStore:
             queue[:] = [entry for entry in queue if entry[1] != chat_id]
         elif chat.counselor is not None:
             self._release_slot(chat.counselor, chat_id, now)
-        chat.state = ChatState.ENDED
-        chat.end_reason = reason
-        record.messages.clear()
-        record.by_client_msg_id.clear()
+        del self._chats[chat_id]
+        self._by_token.pop(chat.token_hash, None)
+        self._ended[chat.token_hash] = reason
         return before
 
-    async def forget_chat(self, chat_id: str) -> None:
-        record = self._chats.pop(chat_id, None)
-        if record is not None:
-            self._by_token.pop(record.chat.token_hash, None)
+    async def ended_reason(self, token_hash: str) -> EndReason | None:
+        return self._ended.get(token_hash)
+
+    async def forget_ended(self, token_hash: str) -> None:
+        self._ended.pop(token_hash, None)
 
     async def close_queue(self, helpline: str, now: datetime) -> list[Chat]:
         closed = []

@@ -31,7 +31,8 @@ from chatserver.store.base import Appended, Assignment, Connection, queue_score
 DEFAULT_PREFIX = "chatserver:"
 # An open chat's keys expire this long after its last activity if no process ends it.
 CHAT_TTL_SECONDS = 12 * 3600
-# An ended chat's record (no messages, no key) lingers so a late resume hears "ended".
+# An ended chat's tombstone (its token's hash and the reason) lets a late resume hear
+# "ended"; the switchboard forgets it sooner, this is the fallback.
 ENDED_TTL_SECONDS = 3600
 _FRONT_OFFSET = -queue_score(0, front=True)
 _KEY_CACHE_SIZE = 10_000
@@ -185,14 +186,12 @@ class RedisStore:
         self._chat_keys.pop(chat_id, None)
         return _chat(chat_id, _fields(before)) if before else None
 
-    async def forget_chat(self, chat_id: str) -> None:
-        key = self._key("chat", chat_id)
-        token_hash = _str(await self.redis.hget(key, "token_hash"))
-        doomed = [key, f"{key}:log", f"{key}:key", f"{key}:ids", f"{key}:conns"]
-        if token_hash:
-            doomed.append(self._key("token", token_hash))
-        await self.redis.delete(*doomed)
-        self._chat_keys.pop(chat_id, None)
+    async def ended_reason(self, token_hash: str) -> EndReason | None:
+        reason = _str(await self.redis.get(self._key("ended", token_hash)))
+        return EndReason(reason) if reason else None
+
+    async def forget_ended(self, token_hash: str) -> None:
+        await self.redis.delete(self._key("ended", token_hash))
 
     async def close_queue(self, helpline: str, now: datetime) -> list[Chat]:
         flat = await self._run("close", helpline, _ts(now), ENDED_TTL_SECONDS)

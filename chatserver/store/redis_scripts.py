@@ -42,11 +42,11 @@ local function end_chat(id, reason, now, ended_ttl)
       end
     end
   end
-  redis.call('HSET', key, 'state', 'ended', 'end_reason', reason)
-  -- Crypto-shredding: without its key the log is noise; drop both at once.
-  redis.call('DEL', key .. ':log', key .. ':key', key .. ':ids')
-  redis.call('EXPIRE', key, ended_ttl)
-  redis.call('EXPIRE', P .. 'token:' .. redis.call('HGET', key, 'token_hash'), ended_ttl)
+  local token_hash = redis.call('HGET', key, 'token_hash')
+  -- Crypto-shredding: the key and the log go together, with everything else of the chat.
+  redis.call('DEL', key, key .. ':log', key .. ':key', key .. ':ids', key .. ':conns',
+    P .. 'token:' .. token_hash)
+  redis.call('SET', P .. 'ended:' .. token_hash, reason, 'EX', ended_ttl)
   return before
 end
 """

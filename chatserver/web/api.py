@@ -23,8 +23,9 @@ from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
 from chatserver.core.admission import admission
 from chatserver.core.counting import COUNTERS, local_day
 from chatserver.core.models import ChatState
+from chatserver.realtime.bus import RedisBus
 from chatserver.sessions import SESSION_TTL
-from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, STORE
+from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE
 
 routes = web.RouteTableDef()
 
@@ -273,6 +274,10 @@ async def healthz(request: web.Request) -> web.Response:
         ok = False
     if not ok:
         return web.json_response({"status": "unavailable"}, status=503)
+    bus = request.app[SIO].manager
+    if isinstance(bus, RedisBus) and not bus.subscribed:
+        # Events for this process's clients would be lost until the bus is back.
+        return web.json_response({"status": "unavailable", "bus": "down"}, status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -22,8 +22,10 @@ from chatserver.accounts import AccountStore
 from chatserver.auth import Authenticator
 from chatserver.config import Config
 from chatserver.protocol import MAX_PACKET_BYTES
+from chatserver.realtime.bus import RedisBus, tell_local_clients_to_resync
 from chatserver.realtime.counselor import CounselorNamespace
 from chatserver.realtime.notifier import SocketNotifier
+from chatserver.realtime.rooms import COUNSELOR_NAMESPACE, VISITOR_NAMESPACE
 from chatserver.realtime.visitor import VisitorNamespace
 from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
@@ -72,6 +74,12 @@ def create_app(
     )
     board = Switchboard(config, store, SocketNotifier(sio), clock)
     auth = Authenticator(accounts, sessions, clock)
+    if isinstance(client_manager, RedisBus):
+
+        async def resync() -> None:
+            await tell_local_clients_to_resync(sio, [VISITOR_NAMESPACE, COUNSELOR_NAMESPACE])
+
+        client_manager.on_reconnect = resync
     sio.register_namespace(VisitorNamespace(board))
     sio.register_namespace(CounselorNamespace(board, auth))
     sio.attach(app, socketio_path="socket.io")

@@ -18,6 +18,7 @@ from aiohttp import web
 from chatserver import crypto
 from chatserver.accounts import Account, FileAccountStore
 from chatserver.config import load_config
+from chatserver.core.models import Chat
 from chatserver.sessions import MemorySessionStore
 from chatserver.store.memory import MemoryStore
 from chatserver.web.app import create_app
@@ -135,6 +136,7 @@ class Server:
     async def until_visitor_gone(self, token: str) -> None:
         """Wait until the server has handled the visitor's disconnect."""
         chat = await self.app[BOARD].find_visitor_chat(token)
+        assert isinstance(chat, Chat), "the chat is still open"
         namespace = self.app[SIO].namespace_handlers["/visitor"]
         for _ in range(200):
             if chat.chat_id not in namespace.chat_of.values():

@@ -501,13 +501,13 @@ async def test_ending_an_active_chat_returns_it_as_it_was(store: Store) -> None:
     assert before.assigned_at == at(3)
 
 
-async def test_an_ended_chat_records_its_state_and_reason(store: Store) -> None:
+async def test_an_ended_chat_is_gone_and_its_tombstone_keeps_the_reason(store: Store) -> None:
     await enqueue(store, "c1")
+    await store.append_message("c1", Sender.VISITOR, "geheim", "m1", T0)
     await store.end_chat("c1", EndReason.TIMEOUT, at(5))
-    chat = await store.get_chat("c1")
-    assert chat is not None
-    assert chat.state is ChatState.ENDED
-    assert chat.end_reason is EndReason.TIMEOUT
+    assert await store.get_chat("c1") is None
+    assert await store.messages_since("c1", 0) == []
+    assert await store.ended_reason("hash-of-c1") is EndReason.TIMEOUT
 
 
 async def test_ending_an_active_chat_frees_the_counselors_slot(store: Store) -> None:
@@ -536,9 +536,7 @@ async def test_ending_a_chat_twice_gives_none_the_second_time(store: Store) -> N
     await assign(store)
     assert await store.end_chat("c1", EndReason.VISITOR, at(1)) is not None
     assert await store.end_chat("c1", EndReason.COUNSELOR, at(2)) is None
-    chat = await store.get_chat("c1")
-    assert chat is not None
-    assert chat.end_reason is EndReason.VISITOR
+    assert await store.ended_reason("hash-of-c1") is EndReason.VISITOR
     ann = await store.get_counselor("ann")
     assert ann is not None
     assert ann.idle_since == at(1)
@@ -554,21 +552,21 @@ async def test_ending_an_unknown_chat_gives_none(store: Store) -> None:
     assert await store.end_chat("nope", EndReason.VISITOR, T0) is None
 
 
-async def test_an_ended_chat_is_still_found_by_token_until_forgotten(store: Store) -> None:
+async def test_an_ended_chat_leaves_only_a_tombstone_until_forgotten(store: Store) -> None:
     await enqueue(store, "c1")
     await store.end_chat("c1", EndReason.VISITOR, T0)
-    found = await store.find_chat_by_token("hash-of-c1")
-    assert found is not None
-    assert found.state is ChatState.ENDED
-    await store.forget_chat("c1")
     assert await store.find_chat_by_token("hash-of-c1") is None
     assert await store.get_chat("c1") is None
+    assert await store.ended_reason("hash-of-c1") is EndReason.VISITOR
+    await store.forget_ended("hash-of-c1")
+    assert await store.ended_reason("hash-of-c1") is None
     assert await store.end_chat("c1", EndReason.VISITOR, T0) is None
 
 
-async def test_forgetting_an_unknown_chat_is_harmless(store: Store) -> None:
-    await store.forget_chat("nope")
-    await store.forget_chat("nope")
+async def test_forgetting_an_unknown_tombstone_is_harmless(store: Store) -> None:
+    await store.forget_ended("nope")
+    await store.forget_ended("nope")
+    assert await store.ended_reason("nope") is None
 
 
 async def test_an_ended_chat_is_never_assigned(store: Store) -> None:
@@ -591,10 +589,8 @@ async def test_closing_a_queue_ends_only_its_waiting_chats(store: Store) -> None
     assert [chat.chat_id for chat in closed] == ["c2", "c3"]
     assert await waiting_ids(store) == []
     for chat_id in ("c2", "c3"):
-        chat = await store.get_chat(chat_id)
-        assert chat is not None
-        assert chat.state is ChatState.ENDED
-        assert chat.end_reason is EndReason.CLOSED
+        assert await store.get_chat(chat_id) is None
+        assert await store.ended_reason(f"hash-of-{chat_id}") is EndReason.CLOSED
     active = await store.get_chat("c1")
     assert active is not None
     assert active.state is ChatState.CHATTING
@@ -602,15 +598,15 @@ async def test_closing_a_queue_ends_only_its_waiting_chats(store: Store) -> None
     assert await waiting_ids(store, BETA) == ["b1"]
 
 
-async def test_closed_chats_are_returned_as_they_were_and_still_found_by_token(
+async def test_closed_chats_are_returned_as_they_were_and_leave_a_tombstone(
     store: Store,
 ) -> None:
     await enqueue(store, "c1")
     [closed] = await store.close_queue(ALPHA, T0)
     assert closed.state is ChatState.WAITING
-    found = await store.find_chat_by_token("hash-of-c1")
-    assert found is not None
-    assert found.state is ChatState.ENDED
+    assert closed.chat_id == "c1"
+    assert await store.find_chat_by_token("hash-of-c1") is None
+    assert await store.ended_reason("hash-of-c1") is EndReason.CLOSED
 
 
 async def test_closing_an_empty_queue_returns_nothing(store: Store) -> None:
