@@ -41,8 +41,9 @@ Clock = Callable[[], datetime]
 ENDED_RECORD_SECONDS = 600
 
 # A process that misses heartbeats for PROCESS_TTL is taken for dead with its connections.
-HEARTBEAT_EVERY = timedelta(seconds=2)
-PROCESS_TTL = timedelta(seconds=10)
+# That is also how long a dead process's counselors can still look available.
+HEARTBEAT_EVERY = timedelta(seconds=1)
+PROCESS_TTL = timedelta(seconds=5)
 
 _VISITOR_GONE = "visitor-gone:"
 _COUNSELOR_GONE = "counselor-gone:"

@@ -77,3 +77,40 @@ def test_report_prints_csv_of_the_daily_counts(
     assert lines[0].startswith("date,helpline,requested,answered,abandoned")
     assert lines[1].startswith("2026-12-01,stopitnow,3,2,0")
     assert len(lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [(None, "CHATSERVER_SECRET is not set"), ("too-short", "needs at least 32")],
+)
+def test_redis_mode_refuses_to_start_without_a_strong_secret(
+    secret: str | None, problem: str
+) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "CHATSERVER_SECRET"}
+    if secret is not None:
+        env["CHATSERVER_SECRET"] = secret
+    result = subprocess.run(
+        [sys.executable, "-m", "chatserver.cli", "run", "--config", str(ROOT / "config"),
+         "--redis", "redis://127.0.0.1:1/0"],
+        capture_output=True, text=True, timeout=30, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert problem in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_redis_urls_of_every_documented_kind_make_a_client() -> None:
+    from redis.asyncio.connection import SSLConnection
+    from redis.asyncio.sentinel import SentinelConnectionPool
+
+    from chatserver.store.redis import connect
+
+    plain = connect("redis://127.0.0.1:6379/0")
+    assert plain.connection_pool.connection_kwargs["port"] == 6379
+    tls = connect("rediss://cache.example:6380/1")
+    assert tls.connection_pool.connection_class is SSLConnection
+    sentinel = connect("redis+sentinel://s1:26379,s2:26380/0/helpline-master")
+    assert isinstance(sentinel.connection_pool, SentinelConnectionPool)
+    assert sentinel.connection_pool.service_name == "helpline-master"

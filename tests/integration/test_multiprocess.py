@@ -21,6 +21,10 @@ from tests.redis_server import RedisServer
 CONFIG = """
 timezone = "Europe/Amsterdam"
 
+[server]
+visitor_grace_seconds = 60
+counselor_grace_seconds = 3
+
 [[helpline]]
 id = "alpha"
 name = "Alpha"
@@ -268,3 +272,34 @@ async def test_redis_holds_no_plaintext_and_a_finished_chat_leaves_no_keys(
     aof = cluster.redis.aof_bytes()
     for secret in (marker, reply, "Anna", "Utrecht"):
         assert secret.encode() not in aof
+
+
+async def test_a_dead_process_leaves_no_ghost_counselor_and_its_chats_go_to_a_colleague(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.start("a"), await cluster.start("b")
+    visitor = await cluster.visitor(a)
+    await visitor.call("start", {"helpline": "alpha"})
+    carla = await cluster.counselor(b, "carla")
+    chat_id = (await carla.next("assigned"))["chat_id"]
+    await visitor.call("message", {"text": "hallo Carla", "client_msg_id": "v1"})
+    await carla.next("message")
+
+    b.kill()
+    # Carla looked available, but her process is gone: once its heartbeat has run out
+    # (5 s) and her grace period (3 s) too, her chat goes back to the front of the queue.
+    system = await visitor.until("message", lambda m: m["from"] == "system", timeout=30)
+    assert system["seq"] == 2
+    assert (await visitor.until("queue", lambda q: q["position"] == 1))["position"] == 1
+
+    # A new visitor is not given to the ghost either; both wait for a living counselor.
+    late = await cluster.visitor(a)
+    assert (await late.call("start", {"helpline": "alpha"}))["position"] == 2
+    await late.nothing("assigned", wait=1.0)
+
+    otto = await cluster.counselor(a, "otto")
+    handed_over = await otto.next("assigned")
+    assert handed_over["chat_id"] == chat_id
+    assert [m["text"] for m in handed_over["messages"]][:1] == ["hallo Carla"]
+    assert (await visitor.until("assigned", lambda e: e["counselor_name"] == "Otto"))
+    assert (await late.next("assigned"))["counselor_name"] == "Otto"
