@@ -301,5 +301,5 @@ async def test_a_dead_process_leaves_no_ghost_counselor_and_its_chats_go_to_a_co
     handed_over = await otto.next("assigned")
     assert handed_over["chat_id"] == chat_id
     assert [m["text"] for m in handed_over["messages"]][:1] == ["hallo Carla"]
-    assert (await visitor.until("assigned", lambda e: e["counselor_name"] == "Otto"))
+    assert await visitor.until("assigned", lambda e: e["counselor_name"] == "Otto")
     assert (await late.next("assigned"))["counselor_name"] == "Otto"
