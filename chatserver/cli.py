@@ -155,6 +155,15 @@ async def _closing(backend: Backend, work: Coroutine[Any, Any, int]) -> int:
         await backend.store.close()
 
 
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed: the same asyncio API, a faster loop under many sockets."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _without_password(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -195,6 +204,7 @@ def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
         where = (
             f"redis {_without_password(args.redis)}" if args.redis else f"data dir {args.data_dir}"
         )
+        log.info("serving %d helplines from %s", len(config.helplines), config.file)
         print(f"chatserver {__version__} on {base} with {config.file} and {where}", flush=True)
         print(f"  visitor widget:    {base}/widget/", flush=True)
         print(f"  counselor console: {base}/console/", flush=True)
@@ -208,7 +218,9 @@ def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
             )
 
     app.on_startup.append(announce)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(
+        app, host=args.host, port=args.port, access_log=None, print=None, loop=_event_loop()
+    )
     return 0
 
 

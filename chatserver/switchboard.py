@@ -278,6 +278,8 @@ class Switchboard:
         state = await self.store.counselor_connected(
             username, display_name, served, self._connection(sid), self.clock()
         )
+        # Staff only: visitors' comings and goings are never logged, not even without names.
+        log.info("counselor %s connected (%d connections)", username, state.connections)
         await self.store.clear_deadline(_COUNSELOR_GONE + username)
         for helpline in self._served(state):
             self.spawn(self.try_assign(helpline.id))
@@ -295,6 +297,7 @@ class Switchboard:
     async def _counselor_left(self, state: CounselorState) -> None:
         """The counselor's last connection is gone: their grace period starts."""
         username = state.username
+        log.info("counselor %s lost their last connection; grace period starts", username)
         grace = timedelta(seconds=self.config.server.counselor_grace_seconds)
         await self.store.set_deadline(_COUNSELOR_GONE + username, self.clock() + grace)
         for helpline in self._served(state):

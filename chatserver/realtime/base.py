@@ -25,6 +25,8 @@ Handler = Callable[[str, object], Awaitable[dict[str, Any]]]
 # Per connection: chat messages at a human pace, other events a little faster.
 MESSAGE_RATE, MESSAGE_BURST = 2.0, 10.0
 EVENT_RATE, EVENT_BURST = 10.0, 30.0
+# A counselor's chats each get a message budget; past this many, they share one.
+MAX_BUCKETS_PER_CONNECTION = 64
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -35,8 +37,8 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, namespace: str, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(namespace)
         self._monotonic = clock
-        self._message_buckets: dict[str, TokenBucket] = {}
-        self._event_buckets: dict[str, TokenBucket] = {}
+        # Per connection: bucket name -> bucket (see _bucket_name).
+        self._buckets: dict[str, dict[str, TokenBucket]] = {}
         self.handlers: dict[str, Handler] = {}
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -52,8 +54,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 ) from None
         if event == "disconnect":
             sid = args[0]
-            self._message_buckets.pop(sid, None)
-            self._event_buckets.pop(sid, None)
+            self._buckets.pop(sid, None)
             try:
                 return await self.disconnected(sid)
             except Exception as exc:
@@ -65,7 +66,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return _error(BAD_REQUEST, "unknown event")
         if len(payload) > 1:
             return _error(BAD_REQUEST, "an event carries one payload object")
-        if not self._allowed(sid, event):
+        if not self._allowed(sid, self._bucket_name(event, payload[0] if payload else None)):
             return _error(RATE_LIMITED, "too many requests; slow down")
         try:
             return await handler(sid, payload[0] if payload else None)
@@ -80,13 +81,22 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error("%s %s failed with %s\n%s", self.namespace, event, type(exc).__name__, frames)
 
-    def _allowed(self, sid: str, event: str) -> bool:
-        now = self._monotonic()
-        if event == "message":
-            bucket = self._message_buckets.setdefault(sid, TokenBucket(MESSAGE_RATE, MESSAGE_BURST))
-        else:
-            bucket = self._event_buckets.setdefault(sid, TokenBucket(EVENT_RATE, EVENT_BURST))
-        return bucket.allow(now)
+    def _bucket_name(self, event: str, data: object) -> str:
+        """Which budget an event spends: chat messages have their own, at a human pace."""
+        return "message" if event == "message" else "event"
+
+    def _allowed(self, sid: str, name: str) -> bool:
+        buckets = self._buckets.setdefault(sid, {})
+        if name not in buckets and len(buckets) >= MAX_BUCKETS_PER_CONNECTION:
+            name = "message" if name.startswith("message") else "event"
+        bucket = buckets.get(name)
+        if bucket is None:
+            if name.startswith("message"):
+                bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
+            else:
+                bucket = TokenBucket(EVENT_RATE, EVENT_BURST)
+            buckets[name] = bucket
+        return bucket.allow(self._monotonic())
 
     async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
         return None

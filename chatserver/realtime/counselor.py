@@ -36,6 +36,17 @@ class CounselorNamespace(GuardedNamespace):
             "end": self.end,
         }
 
+    def _bucket_name(self, event: str, data: object) -> str:
+        """A counselor runs several chats: each chat gets the human-pace message budget.
+
+        Other events share one budget per connection, so many chats cannot multiply it.
+        """
+        if event == "message" and isinstance(data, dict):
+            chat_id = data.get("chat_id")
+            if isinstance(chat_id, str) and len(chat_id) <= protocol.MAX_CHAT_ID_CHARS:
+                return f"message:{chat_id}"
+        return super()._bucket_name(event, data)
+
     async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):

@@ -26,6 +26,7 @@ from chatserver.realtime.bus import RedisBus, tell_local_clients_to_resync
 from chatserver.realtime.counselor import CounselorNamespace
 from chatserver.realtime.notifier import SocketNotifier
 from chatserver.realtime.rooms import COUNSELOR_NAMESPACE, VISITOR_NAMESPACE
+from chatserver.realtime.transport import OrjsonForSocketIO, disable_websocket_compression
 from chatserver.realtime.visitor import VisitorNamespace
 from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
@@ -63,8 +64,10 @@ def create_app(
     metrics_token: str | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    disable_websocket_compression()
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
+        json=OrjsonForSocketIO,
         client_manager=client_manager,
         logger=False,
         engineio_logger=False,

@@ -145,3 +145,29 @@ async def test_chats_of_a_counselor_gone_past_the_grace_period_go_back_to_the_fr
     # Answered once per contact, however often a chat is handed over.
     days = await server.app[BOARD].store.daily_counts(START.date(), START.date())
     assert days[0].counts["answered"] == 2
+
+
+async def test_each_chat_has_its_own_message_budget_but_a_flood_is_still_refused(
+    server: Server,
+) -> None:
+    chat_ids = []
+    for _ in range(2):
+        visitor = server.visitor()
+        await visitor.connect()
+        chat_ids.append((await visitor.call("start", {"helpline": "alpha"}))["chat_id"])
+    carla = await server.counselor("carla")
+    for _ in range(2):
+        await carla.next("assigned")
+    for chat_id in chat_ids:
+        for n in range(8):
+            ack = await carla.call(
+                "message", {"chat_id": chat_id, "text": f"canned {n}", "client_msg_id": f"m{n}"}
+            )
+            assert "seq" in ack, ack
+    codes = []
+    for n in range(30):
+        ack = await carla.call(
+            "message", {"chat_id": chat_ids[0], "text": "flood", "client_msg_id": f"f{n}"}
+        )
+        codes.append(ack.get("error", {}).get("code", "ok"))
+    assert "rate_limited" in codes

@@ -149,7 +149,9 @@ async def test_a_full_chat_leaves_no_trace_of_the_visitor_on_disk_or_in_logs(
 
     log_text = log_path.read_text()
     print(f"server log ({len(log_text)} bytes):\n{log_text}")
-    assert "DEBUG" in log_text or "INFO" in log_text, "the server logged nothing at all"
+    # The log is live (so the scan below means something): staff events are in it.
+    assert "INFO chatserver: serving 1 helplines" in log_text
+    assert "counselor carla connected" in log_text
     needles = [marker, reply_marker, VISITOR_ADDRESS, VISITOR_AGENT, "MarkerBrowser", token]
     assert [n for n in needles if n in log_text] == []
     assert _scan(work, needles) == []
