@@ -6,9 +6,16 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import socketio
+
+from chatserver import crypto
+from chatserver.accounts import Account, Role
+from chatserver.config import Config, HelplineConfig, ServerConfig
 
 EVENT_TIMEOUT = 5.0
 
@@ -87,3 +94,59 @@ class Client:
 
     async def disconnect(self) -> None:
         await self.sio.disconnect()
+
+
+ACCOUNT_PASSWORD = "a long enough password"
+
+
+def make_account(
+    username: str = "anna",
+    role: Role = "counselor",
+    helplines: tuple[str, ...] = (),
+    password: str = ACCOUNT_PASSWORD,
+) -> Account:
+    return Account(
+        username=username,
+        role=role,
+        display_name=username.title(),
+        helplines=helplines,
+        password_hash=crypto.hash_password(password),
+    )
+
+
+def make_config(*, demo: bool, ids: tuple[str, ...] = ("stopitnow",)) -> Config:
+    """A Config built in code, for tests that need no opening hours."""
+    return Config(
+        file=Path("x/helplines.toml"),
+        timezone=ZoneInfo("Europe/Amsterdam"),
+        helplines=tuple(
+            HelplineConfig(
+                id=helpline_id,
+                name=helpline_id.title(),
+                max_queue=25,
+                last_admission_minutes=10,
+                max_chats_per_counselor=2,
+                hours=MappingProxyType({d: () for d in range(7)}),
+            )
+            for helpline_id in ids
+        ),
+        server=ServerConfig(demo_accounts=demo),
+    )
+
+
+def always_open_config(*, max_queue: int, max_chats: int, server: str = "") -> str:
+    """helplines.toml text for one helpline, "alpha", open around the clock."""
+    days = "\n".join(
+        f'{day} = ["00:00-24:00"]' for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    )
+    return f"""timezone = "Europe/Amsterdam"
+{server}
+[[helpline]]
+id = "alpha"
+name = "Alpha"
+max_queue = {max_queue}
+last_admission_minutes = 0
+max_chats_per_counselor = {max_chats}
+[helpline.hours]
+{days}
+"""

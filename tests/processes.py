@@ -36,17 +36,20 @@ def chatserver(
 class ServerProcess:
     """One `chatserver run` on a free port, logging to a file the test can read."""
 
-    def __init__(self, workdir: Path, name: str, *options: str) -> None:
+    def __init__(
+        self, workdir: Path, name: str, *options: str, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.name = name
         self.options = options
+        self.env = env or {}
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "CHATSERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "CHATSERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "chatserver.cli", "run", "--port", str(self.port),

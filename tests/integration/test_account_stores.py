@@ -13,13 +13,11 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio
 
-from chatserver import accounts, crypto
+from chatserver import crypto
 from chatserver.accounts import (
     Account,
     AccountExists,
@@ -30,44 +28,10 @@ from chatserver.accounts import (
     ensure_demo_accounts,
 )
 from chatserver.accounts_redis import AccountRecordError, RedisAccountStore
-from chatserver.config import Config, HelplineConfig, ServerConfig
+from tests.helpers import make_account, make_config
 
 PASSWORD = "a long enough password"
 PREFIX = "chatserver:"
-
-
-def make_account(
-    username: str = "anna",
-    role: accounts.Role = "counselor",
-    helplines: tuple[str, ...] = (),
-    password: str = PASSWORD,
-) -> Account:
-    return Account(
-        username=username,
-        role=role,
-        display_name=username.title(),
-        helplines=helplines,
-        password_hash=crypto.hash_password(password),
-    )
-
-
-def make_config(*, demo: bool, ids: tuple[str, ...] = ("stopitnow",)) -> Config:
-    return Config(
-        file=Path("x/helplines.toml"),
-        timezone=ZoneInfo("Europe/Amsterdam"),
-        helplines=tuple(
-            HelplineConfig(
-                id=helpline_id,
-                name=helpline_id.title(),
-                max_queue=25,
-                last_admission_minutes=10,
-                max_chats_per_counselor=2,
-                hours=MappingProxyType({d: () for d in range(7)}),
-            )
-            for helpline_id in ids
-        ),
-        server=ServerConfig(demo_accounts=demo),
-    )
 
 
 @dataclass

@@ -14,32 +14,15 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from tests.helpers import Client
+from tests.helpers import Client, always_open_config
 from tests.processes import PASSWORD, ServerProcess, chatserver
 from tests.redis_server import RedisServer
 
-CONFIG = """
-timezone = "Europe/Amsterdam"
-
-[server]
-visitor_grace_seconds = 60
-counselor_grace_seconds = 3
-
-[[helpline]]
-id = "alpha"
-name = "Alpha"
-max_queue = 50
-last_admission_minutes = 0
-max_chats_per_counselor = 3
-[helpline.hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
-"""
+CONFIG = always_open_config(
+    max_queue=50,
+    max_chats=3,
+    server="[server]\nvisitor_grace_seconds = 60\ncounselor_grace_seconds = 3\n",
+)
 
 
 class Cluster:

@@ -6,53 +6,18 @@ scans every byte it wrote.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import aiohttp
 
-from tests.helpers import Client
-from tests.integration.conftest import free_port
+from tests.helpers import Client, always_open_config
+from tests.processes import PASSWORD, ServerProcess, chatserver
 
-CONFIG = """
-timezone = "Europe/Amsterdam"
-
-[[helpline]]
-id = "alpha"
-name = "Alpha"
-max_queue = 5
-last_admission_minutes = 0
-max_chats_per_counselor = 2
-[helpline.hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
-"""
+CONFIG = always_open_config(max_queue=5, max_chats=2)
 
 VISITOR_ADDRESS = "203.0.113.77"
 VISITOR_AGENT = "MarkerBrowser/9.9 (privacy-probe; Android 14)"
-PASSWORD = "a long and careful password"
-
-
-def _chatserver(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chatserver.cli", *args],
-        cwd=cwd,
-        text=True,
-        capture_output=True,
-        check=True,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def _scan(root: Path, needles: list[str]) -> list[str]:
@@ -73,32 +38,15 @@ async def test_a_full_chat_leaves_no_trace_of_the_visitor_on_disk_or_in_logs(
     (work / "config").mkdir(parents=True)
     (work / "config" / "helplines.toml").write_text(CONFIG)
     common = ["--config", "config", "--data-dir", "data"]
-    _chatserver(
-        "users",
-        "add",
-        "carla",
-        "--role",
-        "counselor",
-        "--password-stdin",
-        *common,
-        cwd=work,
-        input=PASSWORD + "\n",
-    )
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "server.log"
-    env = {**os.environ, "CHATSERVER_LOG_LEVEL": "DEBUG", "PYTHONUNBUFFERED": "1"}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "chatserver.cli", "run", "--port", str(port), *common],
-            cwd=work,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    chatserver(
+        "users", "add", "carla", "--role", "counselor", "--password-stdin", *common,
+        cwd=work, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    server = ServerProcess(work, "server", *common, env={"CHATSERVER_LOG_LEVEL": "DEBUG"})
+    url = server.url
+    server.start()
     try:
-        await _wait_healthy(url)
+        await server.wait_healthy()
         marker = f"PRIVACY-MARKER-{secrets.token_hex(8)}"
         reply_marker = f"COUNSELOR-MARKER-{secrets.token_hex(8)}"
         headers = {
@@ -144,10 +92,9 @@ async def test_a_full_chat_leaves_no_trace_of_the_visitor_on_disk_or_in_logs(
         await visitor.disconnect()
         await counselor.disconnect()
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+        server.stop()
 
-    log_text = log_path.read_text()
+    log_text = server.log_path.read_text()
     print(f"server log ({len(log_text)} bytes):\n{log_text}")
     # The log is live (so the scan below means something): staff events are in it.
     assert "INFO chatserver: serving 1 helplines" in log_text
@@ -157,17 +104,3 @@ async def test_a_full_chat_leaves_no_trace_of_the_visitor_on_disk_or_in_logs(
     assert _scan(work, needles) == []
     counts = (work / "data" / "counts.json").read_text()
     assert '"requested":1' in counts and '"answered":1' in counts
-
-
-async def _wait_healthy(url: str) -> None:
-    deadline = time.monotonic() + 15
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"{url}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not come up")

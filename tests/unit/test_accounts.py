@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chatserver import accounts, crypto
+from chatserver import crypto
 from chatserver.accounts import (
     ROLES,
     Account,
@@ -24,6 +24,7 @@ from chatserver.accounts import (
     validate_display_name,
     validate_username,
 )
+from tests.helpers import make_account
 
 PASSWORD = "a long enough password"
 
@@ -31,21 +32,6 @@ PASSWORD = "a long enough password"
 @pytest.fixture(autouse=True)
 def fast_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(crypto, "SCRYPT_N", 2**10)
-
-
-def make_account(
-    username: str = "anna",
-    role: accounts.Role = "counselor",
-    helplines: tuple[str, ...] = (),
-    password: str = PASSWORD,
-) -> Account:
-    return Account(
-        username=username,
-        role=role,
-        display_name=username.title(),
-        helplines=helplines,
-        password_hash=crypto.hash_password(password),
-    )
 
 
 @pytest.fixture
