@@ -45,6 +45,9 @@ ENDED_RECORD_SECONDS = 600
 HEARTBEAT_EVERY = timedelta(seconds=1)
 PROCESS_TTL = timedelta(seconds=5)
 
+# Queue announcements wait this long so that a burst of changes is announced once.
+ANNOUNCE_DELAY_SECONDS = 0.1
+
 _VISITOR_GONE = "visitor-gone:"
 _COUNSELOR_GONE = "counselor-gone:"
 _FORGET_ENDED = "forget-ended:"
@@ -78,6 +81,7 @@ class Switchboard:
         self._last_heartbeat: datetime | None = None
         # This process's own connections: sid -> (VISITOR, chat_id) or (COUNSELOR, username).
         self._local: dict[str, tuple[str, str]] = {}
+        self._announce_pending: set[str] = set()
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -195,10 +199,7 @@ class Switchboard:
         }
 
     async def _position(self, chat: Chat) -> int:
-        for index, waiting in enumerate(await self.store.waiting(chat.helpline)):
-            if waiting.chat_id == chat.chat_id:
-                return index + 1
-        return 0
+        return await self.store.queue_position(chat.helpline, chat.chat_id) or 0
 
     async def visitor_attached(self, chat_id: str, sid: str) -> None:
         await self._ensure_heartbeat()
@@ -301,7 +302,7 @@ class Switchboard:
         grace = timedelta(seconds=self.config.server.counselor_grace_seconds)
         await self.store.set_deadline(_COUNSELOR_GONE + username, self.clock() + grace)
         for helpline in self._served(state):
-            self.spawn(self.announce_queue(helpline.id))
+            self.request_announce(helpline.id)
 
     def _served(self, state: CounselorState) -> list[HelplineConfig]:
         return [h for h in self.config.helplines if state.serves(h.id)]
@@ -316,9 +317,10 @@ class Switchboard:
         # The counselor's other tabs show the same switch.
         await self.notifier.to_counselor(username, "availability", result, skip_sid=sid)
         for helpline in self._served(state):
-            self.spawn(
-                self.try_assign(helpline.id) if available else self.announce_queue(helpline.id)
-            )
+            if available:
+                self.spawn(self.try_assign(helpline.id))
+            else:
+                self.request_announce(helpline.id)
         return result
 
     async def counselor_resume(self, username: str, last_seq: dict[str, int]) -> dict[str, Any]:
@@ -383,11 +385,12 @@ class Switchboard:
         now = self.clock()
         stats = {}
         for helpline_id in helplines:
-            waiting = await self.store.waiting(helpline_id)
-            longest = max(((now - c.enqueued_at).total_seconds() for c in waiting), default=0)
+            summary = await self.store.queue_summary(helpline_id)
+            oldest = summary.oldest_enqueued_at
+            longest = (now - oldest).total_seconds() if oldest else 0
             hours = self.hours[helpline_id]
             stats[helpline_id] = {
-                "waiting": len(waiting),
+                "waiting": summary.waiting,
                 "longest_wait_s": int(longest),
                 "open": hours.is_open(now),
                 "accepting": admission(self.helpline(helpline_id), hours, now).open,
@@ -413,7 +416,7 @@ class Switchboard:
         await self.notifier.to_visitor(chat_id, "ended", {"reason": reason.value}, skip_sid)
         if before.state is ChatState.WAITING:
             await self._count(before.helpline, now, counting.ABANDONED)
-            self.spawn(self.announce_queue(before.helpline))
+            self.request_announce(before.helpline)
         elif before.counselor:
             await self.notifier.to_counselor(
                 before.counselor, "ended", {"chat_id": chat_id, "reason": reason.value}
@@ -437,7 +440,7 @@ class Switchboard:
             assigned_any = True
             await self._announce_assignment(assignment)
         if assigned_any:
-            await self.announce_queue(helpline_id)
+            self.request_announce(helpline_id)
 
     async def _announce_assignment(self, assignment: Assignment) -> None:
         chat, counselor = assignment.chat, assignment.counselor
@@ -453,6 +456,22 @@ class Switchboard:
             chat.chat_id, "assigned", {"counselor_name": counselor.display_name}
         )
 
+    def request_announce(self, helpline_id: str) -> None:
+        """Announce the queue soon; a burst of changes makes one announcement, not one each.
+
+        Every waiting visitor gets an event per announcement, so in a long queue this is
+        what keeps a busy evening from costing queue-length events per assignment.
+        """
+        if helpline_id in self._announce_pending:
+            return
+        self._announce_pending.add(helpline_id)
+        self.spawn(self._announce_after_delay(helpline_id))
+
+    async def _announce_after_delay(self, helpline_id: str) -> None:
+        await asyncio.sleep(ANNOUNCE_DELAY_SECONDS)
+        self._announce_pending.discard(helpline_id)
+        await self.announce_queue(helpline_id)
+
     async def announce_queue(self, helpline_id: str) -> None:
         """Tell every waiting visitor their position and the counselors the queue's size.
 
@@ -461,10 +480,10 @@ class Switchboard:
         """
         helpline = self.helpline(helpline_id)
         free, busy = await self._slots(helpline)
-        for index, chat in enumerate(await self.store.waiting(helpline_id)):
+        for index, chat_id in enumerate(await self.store.waiting_ids(helpline_id)):
             position = index + 1
             await self.notifier.to_visitor(
-                chat.chat_id,
+                chat_id,
                 "queue",
                 {"position": position, "estimated_wait_s": estimated_wait_s(position, free, busy)},
             )
@@ -565,11 +584,11 @@ class Switchboard:
                 )
         await self.store.forget_counselor(username)
         for helpline_id in sorted({chat.helpline for chat in requeued}):
-            await self.announce_queue(helpline_id)
+            self.request_announce(helpline_id)
             await self.try_assign(helpline_id)
 
     async def _close_queue(self, helpline: HelplineConfig, now: datetime) -> None:
-        if not await self.store.waiting(helpline.id):
+        if not (await self.store.queue_summary(helpline.id)).waiting:
             return
         closed = await self.store.close_queue(helpline.id, now)
         opens_at = admission(helpline, self.hours[helpline.id], now).opens_at

@@ -50,6 +50,13 @@ class Connection:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSummary:
+    waiting: int
+    # The earliest enqueued_at among the waiting (None for an empty queue).
+    oldest_enqueued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Assignment:
     chat: Chat
     counselor: CounselorState
@@ -80,6 +87,14 @@ class Store(Protocol):
 
     async def waiting(self, helpline: str) -> list[Chat]:
         """The helpline's queue, first in line first."""
+
+    async def waiting_ids(self, helpline: str) -> list[str]:
+        """The queue's chat ids, first in line first; cheap for long queues."""
+
+    async def queue_summary(self, helpline: str) -> QueueSummary: ...
+
+    async def queue_position(self, helpline: str, chat_id: str) -> int | None:
+        """1-based place in the queue, or None when the chat is not waiting there."""
 
     async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
         """Give the first waiting visitor to the counselor chosen by core.assignment.

@@ -21,6 +21,7 @@ from chatserver.store.base import (
     Appended,
     Assignment,
     Connection,
+    QueueSummary,
     queue_score,
 )
 from chatserver.store.counts_file import CountsFile
@@ -86,6 +87,26 @@ class MemoryStore:
 
     async def waiting(self, helpline: str) -> list[Chat]:
         return [_copy_chat(self._chats[c].chat) for _, c in self._queues.get(helpline, ())]
+
+    async def waiting_ids(self, helpline: str) -> list[str]:
+        return [chat_id for _, chat_id in self._queues.get(helpline, ())]
+
+    async def queue_summary(self, helpline: str) -> QueueSummary:
+        queue = self._queues.get(helpline, [])
+        # New requests wait in ticket order, so the first of them waited longest; chats put
+        # back in front (negative scores) are few and restarted their wait: check them all.
+        candidates = []
+        for score, chat_id in queue:
+            candidates.append(self._chats[chat_id].chat.enqueued_at)
+            if score >= 0:
+                break
+        return QueueSummary(waiting=len(queue), oldest_enqueued_at=min(candidates, default=None))
+
+    async def queue_position(self, helpline: str, chat_id: str) -> int | None:
+        for index, (_, queued) in enumerate(self._queues.get(helpline, ())):
+            if queued == chat_id:
+                return index + 1
+        return None
 
     async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
         queue = self._queues.get(helpline)

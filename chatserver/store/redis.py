@@ -26,7 +26,7 @@ from chatserver import crypto
 from chatserver.core.counting import DailyCounts
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.store import redis_scripts as lua
-from chatserver.store.base import Appended, Assignment, Connection, queue_score
+from chatserver.store.base import Appended, Assignment, Connection, QueueSummary, queue_score
 
 DEFAULT_PREFIX = "chatserver:"
 # An open chat's keys expire this long after its last activity if no process ends it.
@@ -170,6 +170,32 @@ class RedisStore:
         members = await self.redis.zrange(self._key("queue", helpline), 0, -1)
         ids = [cast(str, _str(cast(bytes, i))) for i in members]
         return await self._chats(ids)
+
+    async def waiting_ids(self, helpline: str) -> list[str]:
+        members = await self.redis.zrange(self._key("queue", helpline), 0, -1)
+        return [cast(str, _str(cast(bytes, m))) for m in members]
+
+    async def queue_summary(self, helpline: str) -> QueueSummary:
+        queue = self._key("queue", helpline)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(queue)
+            # Chats put back in front (negative scores) and the first new request.
+            pipe.zrangebyscore(queue, "-inf", "(0")
+            pipe.zrangebyscore(queue, 0, "+inf", start=0, num=1)
+            count, front, first = await pipe.execute()
+        ids = [cast(str, _str(m)) for m in [*front, *first]]
+        if not ids:
+            return QueueSummary(waiting=int(count), oldest_enqueued_at=None)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in ids:
+                pipe.hget(self._key("chat", chat_id), "enqueued_at")
+            times = [_time(_str(t)) for t in await pipe.execute()]
+        known = [t for t in times if t is not None]
+        return QueueSummary(waiting=int(count), oldest_enqueued_at=min(known, default=None))
+
+    async def queue_position(self, helpline: str, chat_id: str) -> int | None:
+        rank = await self.redis.zrank(self._key("queue", helpline), chat_id)
+        return None if rank is None else cast(int, rank) + 1
 
     async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
         result = await self._run("assign", helpline, max_chats, _ts(now), CHAT_TTL_SECONDS)

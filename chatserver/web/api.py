@@ -75,12 +75,13 @@ async def list_helplines(request: web.Request) -> web.Response:
                 "accepting_from": protocol.iso(decision.opens_at),
                 "opens_at": protocol.iso(opens_at),
                 "closes_at": protocol.iso(closes_at),
-                "waiting": len(await board.store.waiting(helpline.id)),
+                "waiting": (await board.store.queue_summary(helpline.id)).waiting,
                 "intro": dict(helpline.intro),
                 "alternatives": [
                     {"kind": a.kind, "label": a.label, "value": a.value}
                     for a in helpline.alternatives
                 ],
+                "quick_exit_url": helpline.quick_exit_url,
             }
         )
     return web.json_response(out)
@@ -121,6 +122,9 @@ async def helpline_schedule(request: web.Request) -> web.Response:
         {
             "helpline": helpline.id,
             "timezone": config.timezone.key,
+            # The local days asked for: the widget lists them without trusting its own clock.
+            "from": first.isoformat(),
+            "days": days,
             "intervals": [
                 {"opens_at": protocol.iso(i.opens_at), "closes_at": protocol.iso(i.closes_at)}
                 for i in intervals
@@ -315,7 +319,7 @@ async def metrics(request: web.Request) -> web.Response:
                     active += 1
         sample = {
             "chatserver_helpline_open": int(board.hours[helpline.id].is_open(now)),
-            "chatserver_queue_waiting": len(await board.store.waiting(helpline.id)),
+            "chatserver_queue_waiting": (await board.store.queue_summary(helpline.id)).waiting,
             "chatserver_counselors_online": len(serving),
             "chatserver_counselors_available": sum(1 for c in serving if c.available),
             "chatserver_chats_active": active,

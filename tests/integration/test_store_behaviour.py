@@ -18,7 +18,7 @@ import pytest
 
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Sender
 from chatserver.crypto import key_encryption_key
-from chatserver.store.base import COUNSELOR, VISITOR, Connection, Store
+from chatserver.store.base import COUNSELOR, VISITOR, Connection, QueueSummary, Store
 from chatserver.store.memory import MemoryStore
 
 T0 = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
@@ -1456,3 +1456,25 @@ async def test_a_new_memory_store_keeps_no_chats_only_counts(tmp_path: Path) -> 
 
 async def test_ping_says_the_store_is_reachable(store: Store) -> None:
     assert await store.ping() is True
+
+
+async def test_queue_ids_positions_and_summary_follow_the_queue(store: Store) -> None:
+    assert await store.queue_summary(ALPHA) == QueueSummary(waiting=0, oldest_enqueued_at=None)
+    await enqueue(store, "c1", "c2", "c3")
+    assert await store.waiting_ids(ALPHA) == ["c1", "c2", "c3"]
+    assert [await store.queue_position(ALPHA, c) for c in ("c1", "c2", "c3")] == [1, 2, 3]
+    assert await store.queue_position(ALPHA, "nope") is None
+    assert await store.queue_position(BETA, "c1") is None
+    assert await store.queue_summary(ALPHA) == QueueSummary(waiting=3, oldest_enqueued_at=T0)
+
+
+async def test_a_chat_put_back_in_front_restarts_its_wait_in_the_summary(store: Store) -> None:
+    await enqueue(store, "c1")
+    await counselor(store, "ann")
+    await assign(store)
+    await enqueue(store, "c2")  # enqueued at T0
+    await store.requeue_counselor_chats("ann", at(600))
+    assert await store.waiting_ids(ALPHA) == ["c1", "c2"]
+    assert await store.queue_position(ALPHA, "c1") == 1
+    # c1 waits again since 600 s; c2 has waited since T0, the longest.
+    assert await store.queue_summary(ALPHA) == QueueSummary(waiting=2, oldest_enqueued_at=T0)
