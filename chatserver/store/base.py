@@ -127,6 +127,35 @@ class Store(Protocol):
         first. Returns them in request order.
         """
 
+    async def transfer_to_helpline(
+        self, chat_id: str, username: str, helpline: str, now: datetime
+    ) -> Chat | None:
+        """Move a counselor's open chat to the front of a (possibly other) helpline's queue.
+
+        None, and nothing changed, unless the chat is open and belongs to username.
+        """
+
+    async def transfer_to_counselor(
+        self, chat_id: str, username: str, colleague: str, max_chats: int, now: datetime
+    ) -> Assignment | None:
+        """Hand a counselor's open chat straight to a colleague.
+
+        Only to a colleague who is online, available, serves the chat's helpline and has a
+        free slot (max_chats); otherwise None and nothing changed.
+        """
+
+    async def set_note(self, chat_id: str, note: str) -> None:
+        """A counselor's handover note for the next counselor; the visitor never sees it."""
+
+    async def note(self, chat_id: str) -> str | None: ...
+
+    # --- blocked visitors ----------------------------------------------------------------
+
+    async def block(self, hashes: list[str], until: datetime, now: datetime) -> None:
+        """Refuse these token or browser-session hashes until then; nothing else is kept."""
+
+    async def is_blocked(self, hash_: str, now: datetime) -> bool: ...
+
     # --- messages --------------------------------------------------------------------
 
     async def append_message(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from chatserver.core.assignment import choose_counselor
+from chatserver.core.assignment import choose_counselor, eligible
 from chatserver.core.counting import DailyCounts
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.store.base import (
@@ -33,6 +33,7 @@ class _ChatRecord:
     messages: list[Message] = dataclasses.field(default_factory=list)
     by_client_msg_id: dict[str, Message] = dataclasses.field(default_factory=dict)
     visitor_connections: set[str] = dataclasses.field(default_factory=set)
+    note: str | None = None
 
 
 def _copy_chat(chat: Chat) -> Chat:
@@ -57,6 +58,7 @@ class MemoryStore:
         self._tickets = 0
         # Tombstones of ended chats: token hash -> why it ended.
         self._ended: dict[str, EndReason] = {}
+        self._blocked: dict[str, datetime] = {}
         # Connection keys per counselor; per process: (kind, subject, connection key).
         self._counselor_connections: dict[str, set[str]] = {}
         self._processes: dict[str, datetime] = {}
@@ -182,6 +184,69 @@ class MemoryStore:
             bisect.insort(queue, (queue_score(chat.ticket, front=True), chat.chat_id))
             requeued.append(_copy_chat(chat))
         return requeued
+
+    def _open_chat_of(self, chat_id: str, username: str) -> Chat | None:
+        record = self._chats.get(chat_id)
+        if record is None or record.chat.state is not ChatState.CHATTING:
+            return None
+        return record.chat if record.chat.counselor == username else None
+
+    async def transfer_to_helpline(
+        self, chat_id: str, username: str, helpline: str, now: datetime
+    ) -> Chat | None:
+        chat = self._open_chat_of(chat_id, username)
+        if chat is None:
+            return None
+        self._release_slot(username, chat_id, now)
+        chat.state = ChatState.WAITING
+        chat.helpline = helpline
+        chat.counselor = None
+        chat.counselor_name = None
+        chat.assigned_at = None
+        chat.enqueued_at = now
+        queue = self._queues.setdefault(helpline, [])
+        bisect.insort(queue, (queue_score(chat.ticket, front=True), chat_id))
+        return _copy_chat(chat)
+
+    async def transfer_to_counselor(
+        self, chat_id: str, username: str, colleague: str, max_chats: int, now: datetime
+    ) -> Assignment | None:
+        chat = self._open_chat_of(chat_id, username)
+        target = self._counselors.get(colleague)
+        if chat is None or target is None or colleague == username:
+            return None
+        live = self._with_live_connections(target, now)
+        if not eligible(live, chat.helpline, max_chats):
+            return None
+        self._release_slot(username, chat_id, now)
+        chat.counselor = colleague
+        chat.counselor_name = target.display_name
+        chat.assigned_at = now
+        target.chats.add(chat_id)
+        target.idle_since = now
+        return Assignment(
+            chat=_copy_chat(chat), counselor=_copy_counselor(target), first_answer=False
+        )
+
+    async def set_note(self, chat_id: str, note: str) -> None:
+        record = self._chats.get(chat_id)
+        if record is not None:
+            record.note = note
+
+    async def note(self, chat_id: str) -> str | None:
+        record = self._chats.get(chat_id)
+        return record.note if record else None
+
+    async def block(self, hashes: list[str], until: datetime, now: datetime) -> None:
+        for hash_ in hashes:
+            self._blocked[hash_] = until
+
+    async def is_blocked(self, hash_: str, now: datetime) -> bool:
+        until = self._blocked.get(hash_)
+        if until is not None and until <= now:
+            del self._blocked[hash_]
+            return False
+        return until is not None
 
     def _with_live_connections(self, state: CounselorState, now: datetime) -> CounselorState:
         """Only connections of processes not yet past their heartbeat count for assignment.

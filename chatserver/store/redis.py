@@ -118,6 +118,8 @@ class RedisStore:
             "sweep": lua.SWEEP_DEAD_PROCESSES,
             "pop_deadlines": lua.POP_DUE_DEADLINES,
             "forget_counselor": lua.FORGET_COUNSELOR,
+            "transfer_to_helpline": lua.TRANSFER_TO_HELPLINE,
+            "transfer_to_counselor": lua.TRANSFER_TO_COUNSELOR,
         }
         self._scripts = {name: client.register_script(src) for name, src in scripts.items()}
 
@@ -231,6 +233,54 @@ class RedisStore:
     async def requeue_counselor_chats(self, username: str, now: datetime) -> list[Chat]:
         ids = await self._run("requeue", username, _ts(now), _FRONT_OFFSET)
         return await self._chats([cast(str, _str(i)) for i in ids])
+
+    async def transfer_to_helpline(
+        self, chat_id: str, username: str, helpline: str, now: datetime
+    ) -> Chat | None:
+        moved = await self._run(
+            "transfer_to_helpline", chat_id, username, helpline, _ts(now), _FRONT_OFFSET
+        )
+        return await self.get_chat(chat_id) if moved else None
+
+    async def transfer_to_counselor(
+        self, chat_id: str, username: str, colleague: str, max_chats: int, now: datetime
+    ) -> Assignment | None:
+        moved = await self._run(
+            "transfer_to_counselor", chat_id, username, colleague, max_chats, _ts(now)
+        )
+        if not moved:
+            return None
+        chat = await self.get_chat(chat_id)
+        counselor = await self.get_counselor(colleague)
+        if chat is None or counselor is None:
+            return None
+        return Assignment(chat=chat, counselor=counselor, first_answer=False)
+
+    async def set_note(self, chat_id: str, note: str) -> None:
+        chat_key = await self._chat_key(chat_id)
+        if chat_key is None:
+            return
+        sealed = crypto.encrypt_chat_entry(chat_key, chat_id, b"note:" + note.encode())
+        await self.redis.set(self._key("chat", chat_id, "note"), sealed, ex=CHAT_TTL_SECONDS)
+
+    async def note(self, chat_id: str) -> str | None:
+        chat_key = await self._chat_key(chat_id)
+        sealed = await self.redis.get(self._key("chat", chat_id, "note"))
+        if chat_key is None or not sealed:
+            return None
+        plain = crypto.decrypt_chat_entry(chat_key, chat_id, cast(bytes, sealed))
+        return plain.removeprefix(b"note:").decode()
+
+    async def block(self, hashes: list[str], until: datetime, now: datetime) -> None:
+        seconds = max(1, int((until - now).total_seconds()))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for hash_ in hashes:
+                pipe.set(self._key("blocked", hash_), _ts(until), ex=seconds)
+            await pipe.execute()
+
+    async def is_blocked(self, hash_: str, now: datetime) -> bool:
+        until = _time(_str(await self.redis.get(self._key("blocked", hash_))))
+        return until is not None and until > now
 
     # --- messages --------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ local function end_chat(id, reason, now, ended_ttl)
   local token_hash = redis.call('HGET', key, 'token_hash')
   -- Crypto-shredding: the key and the log go together, with everything else of the chat.
   redis.call('DEL', key, key .. ':log', key .. ':key', key .. ':ids', key .. ':conns',
-    P .. 'token:' .. token_hash)
+    key .. ':note', P .. 'token:' .. token_hash)
   redis.call('SET', P .. 'ended:' .. token_hash, reason, 'EX', ended_ttl)
   return before
 end
@@ -286,3 +286,53 @@ redis.call('SREM', P .. 'counselors', u)
 redis.call('DEL', ck, ck .. ':conns', ck .. ':chats')
 return 1
 """
+
+# ARGV: prefix, chat_id, username, helpline, now, front_offset. Returns 1, or nil.
+TRANSFER_TO_HELPLINE = (
+    _HELPERS
+    + r"""
+local id, u = ARGV[2], ARGV[3]
+local key = chat_key(id)
+if redis.call('HGET', key, 'state') ~= 'chatting' or redis.call('HGET', key, 'counselor') ~= u then
+  return false
+end
+local ck = P .. 'counselor:' .. u
+redis.call('SREM', ck .. ':chats', id)
+redis.call('HSET', ck, 'idle_since', ARGV[5])
+redis.call('HSET', key, 'state', 'waiting', 'helpline', ARGV[4], 'counselor', '',
+  'counselor_name', '', 'assigned_at', '', 'enqueued_at', ARGV[5])
+local ticket = tonumber(redis.call('HGET', key, 'ticket'))
+redis.call('ZADD', P .. 'queue:' .. ARGV[4], ticket - tonumber(ARGV[6]), id)
+return 1
+"""
+)
+
+# ARGV: prefix, chat_id, username, colleague, max_chats, now. Returns 1, or nil.
+TRANSFER_TO_COUNSELOR = (
+    _HELPERS
+    + r"""
+local id, u, to = ARGV[2], ARGV[3], ARGV[4]
+local now = tonumber(ARGV[6])
+local key = chat_key(id)
+if u == to or redis.call('HGET', key, 'state') ~= 'chatting'
+    or redis.call('HGET', key, 'counselor') ~= u then
+  return false
+end
+local tk = P .. 'counselor:' .. to
+local helpline = redis.call('HGET', key, 'helpline')
+if redis.call('HGET', tk, 'available') ~= '1'
+    or redis.call('SISMEMBER', P .. 'helpline:' .. helpline .. ':counselors', to) == 0
+    or redis.call('SCARD', tk .. ':chats') >= tonumber(ARGV[5])
+    or not online(to, now) then
+  return false
+end
+local ck = P .. 'counselor:' .. u
+redis.call('SREM', ck .. ':chats', id)
+redis.call('HSET', ck, 'idle_since', ARGV[6])
+redis.call('SADD', tk .. ':chats', id)
+redis.call('HSET', tk, 'idle_since', ARGV[6])
+redis.call('HSET', key, 'counselor', to,
+  'counselor_name', redis.call('HGET', tk, 'display_name') or to, 'assigned_at', ARGV[6])
+return 1
+"""
+)

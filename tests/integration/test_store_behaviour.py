@@ -1478,3 +1478,54 @@ async def test_a_chat_put_back_in_front_restarts_its_wait_in_the_summary(store: 
     assert await store.queue_position(ALPHA, "c1") == 1
     # c1 waits again since 600 s; c2 has waited since T0, the longest.
     assert await store.queue_summary(ALPHA) == QueueSummary(waiting=2, oldest_enqueued_at=T0)
+
+
+# --- transfer, handover notes and blocks (the console's tools) -------------------------------
+
+
+async def test_a_transferred_chat_goes_to_the_front_of_the_other_helpline(store: Store) -> None:
+    await enqueue(store, "c1")
+    await enqueue(store, "b1", helpline=BETA)
+    await counselor(store, "ann")
+    await assign(store)
+    moved = await store.transfer_to_helpline("c1", "ann", BETA, at(30))
+    assert moved is not None
+    assert (moved.helpline, moved.state, moved.counselor) == (BETA, ChatState.WAITING, None)
+    assert await store.waiting_ids(BETA) == ["c1", "b1"]
+    assert await chats_of(store, "ann") == set()
+    # Only the chat's own counselor can move it, and only while it is open.
+    assert await store.transfer_to_helpline("c1", "ann", ALPHA, at(31)) is None
+
+
+async def test_a_chat_handed_to_a_colleague_needs_a_free_available_colleague(store: Store) -> None:
+    await enqueue(store, "c1")
+    await counselor(store, "ann")
+    await assign(store)
+    await counselor(store, "bob", available=False)
+    assert await store.transfer_to_counselor("c1", "ann", "bob", MAX_CHATS, at(5)) is None
+    await store.set_available("bob", True, at(6))
+    assert await store.transfer_to_counselor("c1", "bob", "ann", MAX_CHATS, at(7)) is None
+    assert await store.transfer_to_counselor("c1", "ann", "nobody", MAX_CHATS, at(7)) is None
+    handed = await store.transfer_to_counselor("c1", "ann", "bob", MAX_CHATS, at(8))
+    assert handed is not None
+    assert (handed.chat.counselor, handed.counselor.username) == ("bob", "bob")
+    assert handed.first_answer is False
+    assert await chats_of(store, "ann") == set()
+    assert await chats_of(store, "bob") == {"c1"}
+
+
+async def test_a_handover_note_stays_with_the_chat_and_goes_when_it_ends(store: Store) -> None:
+    await enqueue(store, "c1")
+    assert await store.note("c1") is None
+    await store.set_note("c1", "Bezoeker is bang; rustig aan.")
+    assert await store.note("c1") == "Bezoeker is bang; rustig aan."
+    await store.end_chat("c1", EndReason.COUNSELOR, at(1))
+    assert await store.note("c1") is None
+
+
+async def test_blocked_hashes_are_refused_until_the_block_runs_out(store: Store) -> None:
+    await store.block(["token-hash", "session-hash"], at(3600), T0)
+    assert await store.is_blocked("token-hash", at(10))
+    assert await store.is_blocked("session-hash", at(3599))
+    assert not await store.is_blocked("other", at(10))
+    assert not await store.is_blocked("token-hash", at(3600))
