@@ -25,6 +25,8 @@ FORBIDDEN = "forbidden"
 UNKNOWN_HELPLINE = "unknown_helpline"
 UNKNOWN_TOKEN = "unknown_token"
 NOT_IN_CHAT = "not_in_chat"
+# The helpline or colleague a chat should go to cannot take it now (closed, away, full).
+UNAVAILABLE = "unavailable"
 INTERNAL_ERROR = "internal_error"
 
 # Limits.
@@ -33,6 +35,10 @@ MAX_CLIENT_MSG_ID_CHARS = 64
 MAX_TOKEN_CHARS = 128
 MAX_CHAT_ID_CHARS = 64
 MAX_RESUME_CHATS = 50
+MAX_NOTE_CHARS = 1000
+MAX_SESSION_CHARS = 128
+MAX_BLOCK_HOURS = 24 * 30
+DEFAULT_BLOCK_HOURS = 24
 # Socket.IO packets larger than this are dropped by the transport before any handler runs.
 MAX_PACKET_BYTES = 64 * 1024
 
@@ -107,6 +113,8 @@ def _seq(value: object, key: str) -> int:
 class StartRequest:
     helpline: str
     lang: str
+    # The widget's random per-tab id (sessionStorage), if it sends one.
+    session: str | None = None
 
 
 def parse_start(data: object) -> StartRequest:
@@ -117,7 +125,10 @@ def parse_start(data: object) -> StartRequest:
     lang = obj.get("lang", "nl")
     if lang not in LANGUAGES:
         raise ProtocolError(BAD_REQUEST, f"'lang' must be one of {', '.join(LANGUAGES)}")
-    return StartRequest(helpline=helpline, lang=lang)
+    session = obj.get("session")
+    if session is not None:
+        session = _string(obj, "session", max_chars=MAX_SESSION_CHARS)
+    return StartRequest(helpline=helpline, lang=lang, session=session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,3 +207,37 @@ def parse_counselor_resume(data: object) -> dict[str, int]:
             raise ProtocolError(BAD_REQUEST, "'last_seq' keys must be chat ids")
         out[chat_id] = _seq(seq, f"last_seq.{chat_id}")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    chat_id: str
+    helpline: str | None
+    colleague: str | None
+    note: str
+
+
+def parse_transfer(data: object) -> TransferRequest:
+    obj = _object(data)
+    chat_id = _string(obj, "chat_id", max_chars=MAX_CHAT_ID_CHARS)
+    helpline = _string(obj, "helpline", max_chars=64, required=False) or None
+    colleague = _string(obj, "counselor", max_chars=64, required=False) or None
+    if (helpline is None) == (colleague is None):
+        raise ProtocolError(BAD_REQUEST, "give either 'helpline' or 'counselor'")
+    note = obj.get("note", "")
+    if not isinstance(note, str):
+        raise ProtocolError(BAD_REQUEST, "'note' must be a string")
+    if len(note) > MAX_NOTE_CHARS:
+        raise ProtocolError(TOO_LONG, f"a handover note holds at most {MAX_NOTE_CHARS} characters")
+    return TransferRequest(chat_id, helpline, colleague, note.strip())
+
+
+def parse_block(data: object, default_hours: int) -> tuple[str, int]:
+    obj = _object(data)
+    chat_id = _string(obj, "chat_id", max_chars=MAX_CHAT_ID_CHARS)
+    hours = obj.get("hours", default_hours)
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_BLOCK_HOURS:
+        raise ProtocolError(
+            BAD_REQUEST, f"'hours' must be a whole number from 1 to {MAX_BLOCK_HOURS}"
+        )
+    return chat_id, hours

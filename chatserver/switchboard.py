@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from chatserver import protocol, texts
 from chatserver.config import Config, HelplineConfig
@@ -24,11 +24,13 @@ from chatserver.crypto import hash_token, new_token
 from chatserver.hours import OpeningHours, opening_hours_by_helpline
 from chatserver.protocol import (
     NOT_IN_CHAT,
+    UNAVAILABLE,
     UNKNOWN_HELPLINE,
     UNKNOWN_TOKEN,
     MessageRequest,
     ProtocolError,
     StartRequest,
+    TransferRequest,
     message_payload,
 )
 from chatserver.store.base import COUNSELOR, VISITOR, Assignment, Connection, Store
@@ -124,6 +126,9 @@ class Switchboard:
         """A visitor asks for a chat; returns the ack and the new chat's id when queued."""
         helpline = self.helpline(request.helpline)
         now = self.clock()
+        session_hash = hash_token(request.session) if request.session else None
+        if session_hash and await self.store.is_blocked(session_hash, now):
+            return {"status": "blocked", "message": texts.blocked_message(request.lang)}, None
         decision = admission(helpline, self.hours[helpline.id], now)
         if not decision.open:
             await self._count(helpline.id, now, counting.CLOSED_ATTEMPTS)
@@ -143,6 +148,7 @@ class Switchboard:
             state=ChatState.WAITING,
             requested_at=now,
             enqueued_at=now,
+            session_hash=session_hash,
         )
         position = await self.store.create_chat(chat, helpline.max_queue)
         if position is None:
@@ -164,6 +170,8 @@ class Switchboard:
     async def find_visitor_chat(self, token: str) -> Chat | EndReason:
         """The token's open chat, or why it ended while that is remembered."""
         token_hash = hash_token(token)
+        if await self.store.is_blocked(token_hash, self.clock()):
+            return EndReason.BLOCKED
         chat = await self.store.find_chat_by_token(token_hash)
         if chat is not None:
             return chat
@@ -332,10 +340,10 @@ class Switchboard:
             if chat is None or chat.state is not ChatState.CHATTING:
                 continue
             messages = await self.store.messages_since(chat_id, last_seq.get(chat_id, 0))
-            chats.append(self._assigned_payload(chat, messages, now))
+            chats.append(await self._assigned_payload(chat, messages, now))
         return {"chats": chats}
 
-    def _assigned_payload(
+    async def _assigned_payload(
         self, chat: Chat, messages: list[Message], now: datetime
     ) -> dict[str, Any]:
         assigned_at = chat.assigned_at or now
@@ -345,6 +353,8 @@ class Switchboard:
             "waited_s": max(0, int((assigned_at - chat.enqueued_at).total_seconds())),
             "lang": chat.lang,
             "messages": [message_payload(m, chat.chat_id) for m in messages],
+            # From the counselor who transferred the chat; the visitor never sees it.
+            "handover_note": await self.store.note(chat.chat_id),
         }
 
     async def _own_chat(self, username: str, chat_id: str) -> Chat:
@@ -380,6 +390,63 @@ class Switchboard:
         if not await self._end(chat_id, EndReason.COUNSELOR, skip_sid=sid):
             raise ProtocolError(NOT_IN_CHAT, "this chat has already ended")
         return {"ok": True}
+
+    async def counselor_transfer(self, username: str, request: TransferRequest) -> dict[str, Any]:
+        """Hand an open chat to another helpline's queue (front) or to a named colleague."""
+        chat = await self._own_chat(username, request.chat_id)
+        now = self.clock()
+        if request.helpline is not None:
+            target = self.helpline(request.helpline)
+            if not admission(target, self.hours[target.id], now).open:
+                raise ProtocolError(UNAVAILABLE, f"{target.name} takes no new chats now")
+        if request.note:
+            # Before the move: another process may assign the chat the moment it is queued.
+            await self.store.set_note(chat.chat_id, request.note)
+        if request.helpline is not None:
+            moved = await self.store.transfer_to_helpline(chat.chat_id, username, target.id, now)
+            if moved is None:
+                raise ProtocolError(NOT_IN_CHAT, "this is not one of your open chats")
+            await self._system_message(moved, texts.transferred_message(moved.lang, target.name))
+            self.request_announce(target.id)
+            self.spawn(self.try_assign(target.id))
+        else:
+            helpline = self.helpline(chat.helpline)
+            colleague = cast(str, request.colleague)
+            handed = await self.store.transfer_to_counselor(
+                chat.chat_id, username, colleague, helpline.max_chats_per_counselor, now
+            )
+            if handed is None:
+                raise ProtocolError(UNAVAILABLE, "that colleague is not available for this chat")
+            await self._announce_assignment(handed)
+        await self._count(chat.helpline, now, counting.TRANSFERRED)
+        await self.notifier.to_counselor(
+            username, "ended", {"chat_id": chat.chat_id, "reason": "transferred"}
+        )
+        self.spawn(self.try_assign(chat.helpline))
+        return {"ok": True}
+
+    async def counselor_block(self, username: str, chat_id: str, hours: int) -> dict[str, Any]:
+        """End an abusive chat and refuse its token and browser tab for a while.
+
+        Only hashes and an expiry are kept: nothing that says who the visitor is.
+        """
+        chat = await self._own_chat(username, chat_id)
+        now = self.clock()
+        hashes = [chat.token_hash] + ([chat.session_hash] if chat.session_hash else [])
+        await self.store.block(hashes, now + timedelta(hours=hours), now)
+        if not await self._end(chat_id, EndReason.BLOCKED):
+            raise ProtocolError(NOT_IN_CHAT, "this chat has already ended")
+        await self._count(chat.helpline, now, counting.BLOCKED)
+        return {"ok": True}
+
+    async def _system_message(self, chat: Chat, text: str) -> None:
+        appended = await self.store.append_message(
+            chat.chat_id, Sender.SYSTEM, text, None, self.clock()
+        )
+        if appended is not None:
+            await self.notifier.to_visitor(
+                chat.chat_id, "message", message_payload(appended.message)
+            )
 
     async def queue_stats(self, helplines: list[str]) -> dict[str, Any]:
         now = self.clock()
@@ -450,7 +517,7 @@ class Switchboard:
             await self._count(chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited))
         messages = await self.store.messages_since(chat.chat_id, 0)
         await self.notifier.to_counselor(
-            counselor.username, "assigned", self._assigned_payload(chat, messages, now)
+            counselor.username, "assigned", await self._assigned_payload(chat, messages, now)
         )
         await self.notifier.to_visitor(
             chat.chat_id, "assigned", {"counselor_name": counselor.display_name}
@@ -576,12 +643,7 @@ class Switchboard:
         now = self.clock()
         requeued = await self.store.requeue_counselor_chats(username, now)
         for chat in requeued:
-            text = texts.counselor_lost_message(chat.lang)
-            appended = await self.store.append_message(chat.chat_id, Sender.SYSTEM, text, None, now)
-            if appended is not None:
-                await self.notifier.to_visitor(
-                    chat.chat_id, "message", message_payload(appended.message)
-                )
+            await self._system_message(chat, texts.counselor_lost_message(chat.lang))
         await self.store.forget_counselor(username)
         for helpline_id in sorted({chat.helpline for chat in requeued}):
             self.request_announce(helpline_id)

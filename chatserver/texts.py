@@ -28,6 +28,8 @@ _TEXTS = {
         "opnieuw.",
         "counselor_lost": "De verbinding met je hulpverlener is verbroken. Je staat weer in "
         "de wachtrij, vóór nieuwe bezoekers.",
+        "transferred": "Je wordt doorverbonden met {name}. Je staat vooraan in de wachtrij.",
+        "blocked": "Je kunt op dit moment geen nieuw gesprek starten.",
     },
     "en": {
         "closed": "{name} is closed now. We open again on {when}.",
@@ -35,6 +37,8 @@ _TEXTS = {
         "full": "{name} is very busy at the moment. Please try again in a few minutes.",
         "counselor_lost": "The connection to your counselor was lost. You are back in the "
         "queue, ahead of new visitors.",
+        "transferred": "You are being transferred to {name}. You are first in the queue.",
+        "blocked": "You cannot start a new chat right now.",
     },
 }
 
@@ -60,3 +64,11 @@ def full_message(name: str, lang: str) -> str:
 
 def counselor_lost_message(lang: str) -> str:
     return _TEXTS[lang]["counselor_lost"]
+
+
+def transferred_message(lang: str, name: str) -> str:
+    return _TEXTS[lang]["transferred"].format(name=name)
+
+
+def blocked_message(lang: str) -> str:
+    return _TEXTS[lang]["blocked"]

@@ -17,6 +17,8 @@ ABANDONED = "abandoned"
 CLOSED_ATTEMPTS = "closed_attempts"
 REJECTED_FULL = "rejected_full"
 UNSERVED_AT_CLOSING = "unserved_at_closing"
+TRANSFERRED = "transferred"
+BLOCKED = "blocked"
 
 # (upper bound in seconds, counter name); the last bound is open.
 WAIT_BUCKETS: tuple[tuple[float, str], ...] = (
@@ -43,6 +45,9 @@ COUNTERS: tuple[str, ...] = (
     UNSERVED_AT_CLOSING,
     *(name for _, name in WAIT_BUCKETS),
     *(name for _, name in DURATION_BUCKETS),
+    # Added after v1's first release: new columns go at the end.
+    TRANSFERRED,
+    BLOCKED,
 )
 
 

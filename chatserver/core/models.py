@@ -57,6 +57,8 @@ class Chat:
     ticket: int = 0
     counselor: str | None = None
     counselor_name: str | None = None
+    # Hash of the widget's random per-tab id, so a block can also refuse new starts.
+    session_hash: str | None = None
     assigned_at: datetime | None = None
     answered: bool = False
     last_seq: int = 0

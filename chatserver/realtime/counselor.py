@@ -34,6 +34,8 @@ class CounselorNamespace(GuardedNamespace):
             "message": self.message,
             "typing": self.typing,
             "end": self.end,
+            "transfer": self.transfer,
+            "block": self.block,
         }
 
     def _bucket_name(self, event: str, data: object) -> str:
@@ -105,3 +107,11 @@ class CounselorNamespace(GuardedNamespace):
     async def end(self, sid: str, data: object) -> dict[str, Any]:
         chat_id = protocol.parse_chat_id(data)
         return await self.board.counselor_end(self._me(sid).username, chat_id, sid)
+
+    async def transfer(self, sid: str, data: object) -> dict[str, Any]:
+        request = protocol.parse_transfer(data)
+        return await self.board.counselor_transfer(self._me(sid).username, request)
+
+    async def block(self, sid: str, data: object) -> dict[str, Any]:
+        chat_id, hours = protocol.parse_block(data, protocol.DEFAULT_BLOCK_HOURS)
+        return await self.board.counselor_block(self._me(sid).username, chat_id, hours)

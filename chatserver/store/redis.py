@@ -89,6 +89,7 @@ def _chat(chat_id: str, f: dict[str, str]) -> Chat:
         answered=f.get("answered") == "1",
         last_seq=int(f.get("last_seq") or 0),
         end_reason=EndReason(reason) if reason else None,
+        session_hash=f.get("session_hash") or None,
     )
 
 
@@ -141,6 +142,7 @@ class RedisStore:
             "state": chat.state.value,
             "requested_at": _ts(chat.requested_at),
             "enqueued_at": _ts(chat.enqueued_at),
+            "session_hash": chat.session_hash or "",
         }
         flat = [item for pair in fields.items() for item in pair]
         result = await self._run(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 import socketio
 
 from chatserver.web.keys import BOARD
 from tests.helpers import Client
-from tests.integration.conftest import START, Server
+from tests.integration.conftest import START, Server, ServerFactory
+
+# Thursday 3 December 2026, 20:00: "alpha" and (by exception) "shut" are both open.
+THURSDAY_EVENING = datetime(2026, 12, 3, 20, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 
 
 async def test_only_logged_in_counselors_may_connect(server: Server) -> None:
@@ -171,3 +177,96 @@ async def test_each_chat_has_its_own_message_budget_but_a_flood_is_still_refused
         )
         codes.append(ack.get("error", {}).get("code", "ok"))
     assert "rate_limited" in codes
+
+
+async def test_transfer_to_another_helpline_puts_the_chat_first_with_the_note(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(now=THURSDAY_EVENING)  # both helplines open
+    visitor = server.visitor()
+    await visitor.connect()
+    await visitor.call("start", {"helpline": "alpha"})
+    carla = await server.counselor("carla", helplines=("alpha",))
+    chat_id = (await carla.next("assigned"))["chat_id"]
+    await visitor.call(
+        "message", {"text": "het gaat eigenlijk over iets anders", "client_msg_id": "v1"}
+    )
+    await carla.next("message")
+    waiting = server.visitor()
+    await waiting.connect()
+    await waiting.call("start", {"helpline": "shut"})
+
+    ack = await carla.call(
+        "transfer", {"chat_id": chat_id, "helpline": "shut", "note": "Vraag over beelden online."}
+    )
+    assert ack == {"ok": True}
+    assert await carla.next("ended") == {"chat_id": chat_id, "reason": "transferred"}
+    system = await visitor.until("message", lambda m: m["from"] == "system")
+    assert "Shut" in system["text"]
+    assert (await visitor.until("queue", lambda q: q["position"] == 1))["position"] == 1
+
+    sam = await server.counselor("sam", helplines=("shut",))
+    first = await sam.next("assigned")
+    assert first["chat_id"] == chat_id
+    assert first["helpline"] == "shut"
+    assert first["handover_note"] == "Vraag over beelden online."
+    assert first["messages"][0]["text"] == "het gaat eigenlijk over iets anders"
+    assert await visitor.until("assigned", lambda a: a["counselor_name"] == "Sam")
+    # The visitor never sees the note.
+    assert all("beelden" not in m["text"] for m in visitor.drain("message"))
+
+
+async def test_transfer_to_a_named_colleague_and_refusals(server: Server) -> None:
+    visitor = server.visitor()
+    await visitor.connect()
+    await visitor.call("start", {"helpline": "alpha"})
+    carla = await server.counselor("carla")
+    chat_id = (await carla.next("assigned"))["chat_id"]
+    away = await server.counselor("otto", available=False)
+    refused = await carla.call("transfer", {"chat_id": chat_id, "counselor": "otto"})
+    assert refused["error"]["code"] == "unavailable"
+    closed = await carla.call("transfer", {"chat_id": chat_id, "helpline": "shut"})
+    assert closed["error"]["code"] == "unavailable"
+    both = await carla.call("transfer", {"chat_id": chat_id, "helpline": "alpha", "counselor": "x"})
+    assert both["error"]["code"] == "bad_request"
+    await away.call("availability", {"available": True})
+    ack = await carla.call("transfer", {"chat_id": chat_id, "counselor": "otto", "note": "Let op"})
+    assert ack == {"ok": True}
+    handed = await away.next("assigned")
+    assert (handed["chat_id"], handed["handover_note"]) == (chat_id, "Let op")
+    assert await visitor.until("assigned", lambda a: a["counselor_name"] == "Otto")
+    await away.call(
+        "message", {"chat_id": chat_id, "text": "Hoi, ik neem het over.", "client_msg_id": "o1"}
+    )
+    assert (await visitor.until("message", lambda m: m["from"] == "counselor"))["text"] == (
+        "Hoi, ik neem het over."
+    )
+
+
+async def test_a_blocked_visitor_cannot_resume_or_start_again_from_that_tab(server: Server) -> None:
+    visitor = server.visitor()
+    await visitor.connect()
+    ack = await visitor.call("start", {"helpline": "alpha", "session": "tab-secret-1"})
+    token = ack["token"]
+    carla = await server.counselor("carla")
+    chat_id = (await carla.next("assigned"))["chat_id"]
+    assert await carla.call("block", {"chat_id": chat_id, "hours": 12}) == {"ok": True}
+    assert (await visitor.next("ended"))["reason"] == "blocked"
+    assert await carla.next("ended") == {"chat_id": chat_id, "reason": "blocked"}
+
+    again = server.visitor()
+    await again.connect()
+    assert await again.call("resume", {"token": token}) == {"status": "ended", "reason": "blocked"}
+    refused = await again.call("start", {"helpline": "alpha", "session": "tab-secret-1"})
+    assert refused["status"] == "blocked"
+    assert "token" not in refused
+    # Still refused after the tombstone is gone, until the block runs out.
+    server.clock.advance(11 * 3600)
+    await server.tick()
+    assert (await again.call("resume", {"token": token}))["reason"] == "blocked"
+    server.clock.advance(3600)
+    other = server.visitor()
+    await other.connect()
+    assert (await other.call("start", {"helpline": "alpha", "session": "tab-secret-1"}))[
+        "status"
+    ] == "queued"

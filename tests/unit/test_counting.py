@@ -199,6 +199,8 @@ def test_the_counters_are_the_contract_names_in_a_fixed_order() -> None:
         "duration_15_30m",
         "duration_30_60m",
         "duration_60m_plus",
+        "transferred",
+        "blocked",
     )
     named = (REQUESTED, ANSWERED, ABANDONED, CLOSED_ATTEMPTS, REJECTED_FULL, UNSERVED_AT_CLOSING)
     assert COUNTERS[:6] == named
