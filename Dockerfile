@@ -1,3 +1,10 @@
+# The browser libraries the widget serves from our own origin (static/vendor/, not in git).
+FROM node:20-slim AS vendor
+WORKDIR /src
+COPY package.json package-lock.json ./
+COPY scripts/vendor.sh ./scripts/
+RUN scripts/vendor.sh --omit-dev
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -8,6 +15,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY chatserver ./chatserver
 COPY static ./static
+COPY --from=vendor /src/static/vendor ./static/vendor
 COPY config ./config
 RUN pip install --no-cache-dir . \
     && useradd --system --home-dir /data --shell /usr/sbin/nologin chatserver \

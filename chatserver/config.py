@@ -15,10 +15,13 @@ from datetime import date, datetime, time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CONFIG_FILE_NAME = "helplines.toml"
 LANGUAGES = ("nl", "en")
+# Where the widget's quick exit sends a visitor unless the helpline names another neutral site.
+DEFAULT_QUICK_EXIT_URL = "https://www.google.com/"
 
 
 class ConfigError(Exception):
@@ -70,6 +73,8 @@ class HelplineConfig:
     # language -> short reassurance text in the helpline's own words
     intro: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     alternatives: tuple[Alternative, ...] = ()
+    # The neutral page the widget's quick exit replaces itself with.
+    quick_exit_url: str = DEFAULT_QUICK_EXIT_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,8 @@ class ServerConfig:
     counselor_grace_seconds: int = 60
     # Only config/demo sets this: the first start creates a demo counselor and manager.
     demo_accounts: bool = False
+    # Sites allowed to show /widget/ in an iframe (CSP frame-ancestors), as https origins.
+    embed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +118,20 @@ _HELPLINE_KEYS = (
     "exceptions",
     "intro",
     "alternatives",
+    "quick_exit_url",
 )
-_SERVER_KEYS = ("visitor_grace_seconds", "counselor_grace_seconds", "demo_accounts")
+_SERVER_KEYS = (
+    "visitor_grace_seconds",
+    "counselor_grace_seconds",
+    "demo_accounts",
+    "embed_origins",
+)
 _ID_RE = re.compile(r"[a-z0-9-]+")
 _RANGE_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 _DATE_RE = re.compile(r"\d{4}-\d\d-\d\d")
 _PHONE_RE = re.compile(r"\+?[0-9][0-9 ()-]*[0-9]")
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_HOST_RE = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
 
 
 def load_config(config_dir: Path) -> Config:
@@ -290,6 +304,7 @@ class _Loader:
             exceptions=self.exceptions(table.get("exceptions", []), hid),
             intro=self.intro(table.get("intro", {}), hid),
             alternatives=self.alternatives(table.get("alternatives", []), hid),
+            quick_exit_url=self.quick_exit_url(table, hid),
         )
 
     def text(self, table: dict[str, Any], key: str, helpline: str | None, field: str) -> str:
@@ -448,6 +463,44 @@ class _Loader:
             alternatives.append(Alternative(kind=kind, label=label, value=target))
         return tuple(alternatives)
 
+    def quick_exit_url(self, table: dict[str, Any], helpline: str) -> str:
+        if "quick_exit_url" not in table:
+            return DEFAULT_QUICK_EXIT_URL
+        url = self.text(table, "quick_exit_url", helpline, "quick_exit_url")
+        # The widget hands it to location.replace(): never javascript:, data: or a relative path.
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or " " in url:
+            raise self.fail(
+                helpline,
+                "quick_exit_url",
+                f'expected an http(s):// address like "{DEFAULT_QUICK_EXIT_URL}", got {_show(url)}',
+            )
+        return url
+
+    def embed_origins(self, value: object) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(
+                None,
+                "server.embed_origins",
+                f'expected an array like ["https://stopitnow.nl"], {_got(value)}',
+            )
+        origins = []
+        for index, item in enumerate(value):
+            field = f"server.embed_origins[{index}]"
+            if not isinstance(item, str):
+                raise self.fail(None, field, f"expected a string, {_got(item)}")
+            origin = _https_origin(item)
+            if origin is None:
+                raise self.fail(
+                    None,
+                    field,
+                    "expected an https origin (scheme and host, no path) like "
+                    f'"https://stopitnow.nl", got {_show(item)}',
+                )
+            if origin not in origins:
+                origins.append(origin)
+        return tuple(origins)
+
     def server(self, value: object) -> ServerConfig:
         if value is None:
             return ServerConfig()
@@ -476,4 +529,30 @@ class _Loader:
                 default=defaults.counselor_grace_seconds,
             ),
             demo_accounts=demo,
+            embed_origins=self.embed_origins(value.get("embed_origins", [])),
         )
+
+
+def _https_origin(text: str) -> str | None:
+    """ "https://Example.nl:8443" -> "https://example.nl:8443"; None unless an https origin.
+
+    It ends up in a CSP header, so only a scheme, a plain host name and a port pass.
+    """
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if (
+        parts.scheme != "https"
+        or not _HOST_RE.fullmatch(host)
+        or parts.username is not None
+        or parts.password is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or text != text.strip()
+    ):
+        return None
+    return f"https://{host}" + (f":{port}" if port is not None else "")

@@ -335,6 +335,7 @@ async def test_helplines_say_open_until_or_closed_until_with_exact_times_and_wai
                 {"kind": "phone", "label": "Bel ons", "value": "0800-1234"},
                 {"kind": "link", "label": "Lees meer", "value": "https://example.org/hulp"},
             ],
+            "quick_exit_url": "https://www.google.com/",
         },
         {
             # Open now; closes at the end of the interval that runs on past midnight.
@@ -348,6 +349,7 @@ async def test_helplines_say_open_until_or_closed_until_with_exact_times_and_wai
             "waiting": 0,
             "intro": {},
             "alternatives": [],
+            "quick_exit_url": "https://www.google.com/",
         },
         {
             # Closed now; the next opening and the end of that opening.
@@ -361,6 +363,7 @@ async def test_helplines_say_open_until_or_closed_until_with_exact_times_and_wai
             "waiting": 0,
             "intro": {},
             "alternatives": [],
+            "quick_exit_url": "https://www.google.com/",
         },
         {
             "id": "never",
@@ -373,6 +376,7 @@ async def test_helplines_say_open_until_or_closed_until_with_exact_times_and_wai
             "waiting": 0,
             "intro": {},
             "alternatives": [],
+            "quick_exit_url": "https://www.google.com/",
         },
     ]
 

@@ -10,6 +10,7 @@ import pytest
 
 from chatserver.config import (
     CONFIG_FILE_NAME,
+    DEFAULT_QUICK_EXIT_URL,
     Alternative,
     ConfigError,
     ServerConfig,
@@ -424,6 +425,31 @@ def test_unknown_alternative_key_is_rejected(tmp_path: Path) -> None:
     check(tmp_path, text, "alpha", "alternatives[0].url", "unknown key")
 
 
+# --- quick exit --------------------------------------------------------------------------------
+
+
+def test_quick_exit_url_defaults_to_a_neutral_site(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline())
+    assert load_config(tmp_path).helplines[0].quick_exit_url == DEFAULT_QUICK_EXIT_URL
+    assert DEFAULT_QUICK_EXIT_URL.startswith("https://")
+
+
+def test_quick_exit_url_is_loaded(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline(quick_exit_url='"https://nos.nl/"'))
+    assert load_config(tmp_path).helplines[0].quick_exit_url == "https://nos.nl/"
+
+
+@pytest.mark.parametrize("bad", ['"javascript:alert(1)"', '"/healthz"', '"https://"', '"nos.nl"'])
+def test_quick_exit_url_must_be_an_http_address(tmp_path: Path, bad: str) -> None:
+    text = HEADER + helpline(quick_exit_url=bad)
+    check(tmp_path, text, "alpha", "quick_exit_url", bad, "http(s)://")
+
+
+def test_quick_exit_url_must_be_a_string(tmp_path: Path) -> None:
+    text = HEADER + helpline(quick_exit_url="1")
+    check(tmp_path, text, "alpha", "quick_exit_url", "expected a string")
+
+
 # --- [server] ----------------------------------------------------------------------------------
 
 
@@ -451,6 +477,44 @@ def test_counselor_grace_seconds_must_be_an_integer(tmp_path: Path) -> None:
 def test_demo_accounts_must_be_a_boolean(tmp_path: Path) -> None:
     text = HEADER + '[server]\ndemo_accounts = "yes"\n' + helpline()
     check(tmp_path, text, None, "server.demo_accounts", '"yes"', "true or false")
+
+
+def test_embed_origins_are_loaded_as_normalised_https_origins(tmp_path: Path) -> None:
+    origins = '["https://stopitnow.nl", "https://WWW.Helpwanted.nl/", "https://a.nl:8443"]'
+    write(tmp_path, HEADER + f"[server]\nembed_origins = {origins}\n" + helpline())
+    assert load_config(tmp_path).server.embed_origins == (
+        "https://stopitnow.nl",
+        "https://www.helpwanted.nl",
+        "https://a.nl:8443",
+    )
+
+
+def test_embed_origins_default_to_none(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline())
+    assert load_config(tmp_path).server.embed_origins == ()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '"http://stopitnow.nl"',
+        '"https://stopitnow.nl/chat"',
+        '"https://*.stopitnow.nl"',
+        '"*"',
+        '"stopitnow.nl"',
+        '"https://stopitnow.nl; script-src *"',
+        "\"https://stopitnow.nl 'unsafe-inline'\"",
+        '"https://stopitnow.nl?x=1"',
+    ],
+)
+def test_embed_origin_must_be_an_https_origin(tmp_path: Path, bad: str) -> None:
+    text = HEADER + f'[server]\nembed_origins = ["https://ok.nl", {bad}]\n' + helpline()
+    check(tmp_path, text, None, "server.embed_origins[1]", "https origin")
+
+
+def test_embed_origins_must_be_an_array(tmp_path: Path) -> None:
+    text = HEADER + '[server]\nembed_origins = "https://stopitnow.nl"\n' + helpline()
+    check(tmp_path, text, None, "server.embed_origins", "expected an array")
 
 
 def test_unknown_server_key_is_rejected(tmp_path: Path) -> None:
