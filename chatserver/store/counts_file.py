@@ -1,11 +1,14 @@
 """Daily counts kept durably in one small JSON file under the data dir.
 
-It holds nothing but {date: {helpline: {counter: n}}}; each change is written to a temp
-file and renamed over the old one, so a crash leaves either the old or the new version.
+It holds nothing but {date: {helpline: {counter: n}}}. Counts change in memory and are
+written at most once a second (and on shutdown), in a thread, to a temp file that is fsynced
+and renamed over the old one: a crash leaves the old or the new version and loses at most
+the last second, and no count ever waits for the disk.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -16,6 +19,7 @@ from pathlib import Path
 from chatserver.core.counting import DailyCounts
 
 COUNTS_FILE_NAME = "counts.json"
+FLUSH_DELAY_SECONDS = 1.0
 
 
 class CountsFile:
@@ -24,6 +28,8 @@ class CountsFile:
         self._data: dict[str, dict[str, dict[str, int]]] = {}
         if self.path.exists():
             self._data = json.loads(self.path.read_text(encoding="utf-8"))
+        self._flush_scheduled = False
+        self._writing: asyncio.Task[None] | None = None
 
     def add(self, helpline: str, day: date, counts: Mapping[str, int]) -> None:
         changes = {name: n for name, n in counts.items() if n}
@@ -32,7 +38,31 @@ class CountsFile:
         bucket = self._data.setdefault(day.isoformat(), {}).setdefault(helpline, {})
         for name, n in changes.items():
             bucket[name] = bucket.get(name, 0) + n
-        self._write()
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a command-line tool): write now
+            self._write(self._snapshot())
+            return
+        self._flush_scheduled = True
+        loop.call_later(FLUSH_DELAY_SECONDS, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush_scheduled = False
+        self._writing = asyncio.get_running_loop().create_task(self.flush())
+
+    def _snapshot(self) -> str:
+        return json.dumps(self._data, sort_keys=True, separators=(",", ":"))
+
+    async def flush(self) -> None:
+        """Write the counts now (serialised here, written and fsynced in a thread)."""
+        if self._writing is not None and self._writing is not asyncio.current_task():
+            await asyncio.shield(self._writing)
+        await asyncio.to_thread(self._write, self._snapshot())
 
     def days(self, first: date, last: date, helpline: str | None) -> list[DailyCounts]:
         out = []
@@ -45,12 +75,12 @@ class CountsFile:
                     out.append(DailyCounts(day=day, helpline=helpline_id, counts=dict(counts)))
         return out
 
-    def _write(self) -> None:
+    def _write(self, text: str) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".counts-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self._data, f, sort_keys=True, separators=(",", ":"))
+                f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)

@@ -77,7 +77,7 @@ class MemoryStore:
         self._by_token[chat.token_hash] = chat.chat_id
         entry = (queue_score(stored.ticket, front=False), chat.chat_id)
         bisect.insort(queue, entry)
-        return queue.index(entry) + 1
+        return bisect.bisect_left(queue, entry) + 1
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         record = self._chats.get(chat_id)
@@ -445,4 +445,4 @@ class MemoryStore:
         return True
 
     async def close(self) -> None:
-        return None
+        await self._counts.flush()

@@ -36,6 +36,7 @@ CHAT_TTL_SECONDS = 12 * 3600
 ENDED_TTL_SECONDS = 3600
 _FRONT_OFFSET = -queue_score(0, front=True)
 _KEY_CACHE_SIZE = 10_000
+MAX_CONNECTIONS = 64
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -47,7 +48,9 @@ def connect(url: str) -> aioredis.Redis:
         sentinel = aioredis.Sentinel(sentinels, **kwargs)  # type: ignore[no-untyped-call]
         master = sentinel.master_for(service or "mymaster", retry=retry, retry_on_error=errors)
         return cast(aioredis.Redis, master)
-    return aioredis.Redis.from_url(url, retry=retry, retry_on_error=errors)
+    # Wait for a free connection under load instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=5)
+    return aioredis.Redis(connection_pool=pool, retry=retry, retry_on_error=errors)
 
 
 def _ts(t: datetime) -> str:

@@ -1431,6 +1431,7 @@ async def test_counts_survive_a_new_memory_store_on_the_same_data_dir(tmp_path: 
     ]
     # And go on adding up.
     await second.add_counts(ALPHA, DAY, {"requested": 1})
+    await second.close()
     third = MemoryStore(tmp_path)
     [alpha, _] = await third.daily_counts(DAY, DAY + timedelta(1))
     assert alpha.counts["requested"] == 3
@@ -1441,6 +1442,7 @@ async def test_a_new_memory_store_keeps_no_chats_only_counts(tmp_path: Path) -> 
     await first.create_chat(new_chat("c1"), ROOMY)
     await first.append_message("c1", Sender.VISITOR, "private", None, T0)
     await first.add_counts(ALPHA, DAY, {"requested": 1})
+    await first.close()
     second = MemoryStore(tmp_path)
     assert await second.get_chat("c1") is None
     assert await second.waiting(ALPHA) == []
@@ -1449,6 +1451,24 @@ async def test_a_new_memory_store_keeps_no_chats_only_counts(tmp_path: Path) -> 
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert b"private" not in path.read_bytes()
+
+
+async def test_counts_reach_the_disk_shortly_without_a_clean_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatserver.store import counts_file
+
+    monkeypatch.setattr(counts_file, "FLUSH_DELAY_SECONDS", 0.01)
+    first = MemoryStore(tmp_path)
+    await first.add_counts(ALPHA, DAY, {"requested": 1})
+    await first.add_counts(ALPHA, DAY, {"requested": 1})
+    for _ in range(200):
+        if (tmp_path / "counts.json").exists():
+            break
+        await asyncio.sleep(0.01)
+    second = MemoryStore(tmp_path)  # as after a crash: `first` was never closed
+    [day] = await second.daily_counts(DAY, DAY)
+    assert day.counts["requested"] == 2
 
 
 # --- lifecycle ---------------------------------------------------------------------------
