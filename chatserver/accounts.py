@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast, get_args
 
-from chatserver import crypto
+from chatserver import crypto, totp
 from chatserver.config import Config
 
 Role = Literal["counselor", "manager", "admin"]
@@ -56,6 +57,8 @@ class Account:
     # Empty on a counselor means every configured helpline, so new helplines need no edits.
     helplines: tuple[str, ...]
     password_hash: str
+    # Base32 TOTP secret when the account logs in with a one-time code too (`users totp`).
+    totp_secret: str | None = None
 
     def serves(self, helpline_id: str) -> bool:
         """Whether this account takes chats of that helpline; only counselors take chats."""
@@ -106,6 +109,8 @@ def validate_account(account: Account) -> Account:
         raise ValueError("helpline ids must not repeat")
     if not isinstance(account.password_hash, str) or not account.password_hash:
         raise ValueError("password hash must be a non-empty string")
+    if account.totp_secret is not None and not totp.valid_secret(account.totp_secret):
+        raise ValueError("totp secret must be base32 of at least 16 bytes")
     return account
 
 
@@ -130,6 +135,10 @@ class AccountStore(Protocol):
         """Replace the password hash; False if there is no such account."""
         ...
 
+    async def set_totp(self, username: str, totp_secret: str | None) -> bool:
+        """Set or (None) remove the TOTP secret; False if there is no such account."""
+        ...
+
 
 def _account_to_json(account: Account) -> dict[str, Any]:
     return {
@@ -138,7 +147,17 @@ def _account_to_json(account: Account) -> dict[str, Any]:
         "display_name": account.display_name,
         "helplines": list(account.helplines),
         "password_hash": account.password_hash,
+        # Only when set, so files of accounts without TOTP look exactly as before.
+        **({"totp_secret": account.totp_secret} if account.totp_secret is not None else {}),
     }
+
+
+def totp_secret_from_json(raw: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(secret, problem): the optional totp_secret field of a stored account."""
+    secret = raw.get("totp_secret")
+    if secret is not None and not isinstance(secret, str):
+        return None, "totp_secret: not a string"
+    return secret, None
 
 
 def _account_from_json(path: Path, index: int, raw: object) -> Account:
@@ -163,12 +182,16 @@ def _account_from_json(path: Path, index: int, raw: object) -> Account:
         raise AccountFileError(f"{where}: helplines: not a list of strings")
     if role not in ROLES:
         raise AccountFileError(f"{where}: role: '{role}' is not one of {', '.join(ROLES)}")
+    totp_secret, problem = totp_secret_from_json(raw)
+    if problem:
+        raise AccountFileError(f"{where}: {problem}")
     account = Account(
         username=username,
         role=cast(Role, role),
         display_name=display_name,
         helplines=tuple(helplines),
         password_hash=password_hash,
+        totp_secret=totp_secret,
     )
     try:
         return validate_account(account)
@@ -311,19 +334,17 @@ class FileAccountStore:
             return True
 
     async def set_password(self, username: str, password_hash: str) -> bool:
+        return self._update(username, password_hash=password_hash)
+
+    async def set_totp(self, username: str, totp_secret: str | None) -> bool:
+        return self._update(username, totp_secret=totp_secret)
+
+    def _update(self, username: str, **changes: Any) -> bool:
         with self._locked():
             account = self._accounts.get(username)
             if account is None:
                 return False
-            updated = validate_account(
-                Account(
-                    username=account.username,
-                    role=account.role,
-                    display_name=account.display_name,
-                    helplines=account.helplines,
-                    password_hash=password_hash,
-                )
-            )
+            updated = validate_account(dataclasses.replace(account, **changes))
             self._write({**self._accounts, username: updated})
             return True
 

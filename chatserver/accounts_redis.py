@@ -7,8 +7,9 @@ account, so moving accounts between the two stores is a copy of records, not a c
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio
 
@@ -19,6 +20,7 @@ from chatserver.accounts import (
     AccountFileError,
     Role,
     _account_to_json,
+    totp_secret_from_json,
     validate_account,
 )
 
@@ -74,12 +76,16 @@ def _decode(where: str, username: str, data: bytes | str) -> Account:
         )
     if fields["username"] != username:
         raise AccountRecordError(f"{where}: username: '{fields['username']}' does not match")
+    totp_secret, problem = totp_secret_from_json(raw)
+    if problem:
+        raise AccountRecordError(f"{where}: {problem}")
     account = Account(
         username=fields["username"],
         role=cast(Role, fields["role"]),
         display_name=fields["display_name"],
         helplines=tuple(helplines),
         password_hash=fields["password_hash"],
+        totp_secret=totp_secret,
     )
     try:
         return validate_account(account)
@@ -122,20 +128,18 @@ class RedisAccountStore:
         return bool(await self._client.hdel(self.key, username))
 
     async def set_password(self, username: str, password_hash: str) -> bool:
+        return await self._update(username, password_hash=password_hash)
+
+    async def set_totp(self, username: str, totp_secret: str | None) -> bool:
+        return await self._update(username, totp_secret=totp_secret)
+
+    async def _update(self, username: str, **changes: Any) -> bool:
         while True:
             current = await self._client.hget(self.key, username)
             if current is None:
                 return False
             account = _decode(self._where(username), username, current)
-            updated = validate_account(
-                Account(
-                    username=account.username,
-                    role=account.role,
-                    display_name=account.display_name,
-                    helplines=account.helplines,
-                    password_hash=password_hash,
-                )
-            )
+            updated = validate_account(dataclasses.replace(account, **changes))
             outcome = await self._replace(username, current, _encode(updated))
             if outcome >= 0:
                 return outcome == 1

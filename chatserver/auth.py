@@ -21,10 +21,17 @@ class Authenticator:
         self.clock = clock
 
     async def login(self, username: str, password: str) -> tuple[Account, str] | None:
-        account = await authenticate(self.accounts, username, password)
+        account = await self.verify(username, password)
         if account is None:
             return None
-        return account, await self.sessions.create(account.username, self.clock())
+        return account, await self.open_session(account)
+
+    async def verify(self, username: str, password: str) -> Account | None:
+        """The account if the password is right (a second factor is the caller's to check)."""
+        return await authenticate(self.accounts, username, password)
+
+    async def open_session(self, account: Account) -> str:
+        return await self.sessions.create(account.username, self.clock())
 
     async def logout(self, token: str) -> None:
         await self.sessions.revoke(token)

@@ -25,7 +25,8 @@ from chatserver import __version__, crypto
 from chatserver.accounts import AccountStore, FileAccountStore, ensure_demo_accounts
 from chatserver.accounts_redis import RedisAccountStore
 from chatserver.config import Config, ConfigError, load_config
-from chatserver.core.counting import COUNTERS, local_day
+from chatserver.core import counting
+from chatserver.core.counting import local_day
 from chatserver.hours import describe_next_openings
 from chatserver.realtime.bus import RedisBus
 from chatserver.sessions import MemorySessionStore, SessionStore
@@ -174,10 +175,11 @@ def _without_password(url: str) -> str:
 async def _report(args: argparse.Namespace, store: Store, config: Config) -> int:
     last = args.last or local_day(utc_now(), config.timezone)
     first = args.first or last - timedelta(days=30)
-    print(",".join(["date", "helpline", *COUNTERS]))
-    for day in await store.daily_counts(first, last, args.helpline):
-        row = day.row()
-        print(",".join(str(row[name]) for name in ["date", "helpline", *COUNTERS]))
+    rows = [day.row() for day in await store.daily_counts(first, last, args.helpline)]
+    fields = counting.columns(rows)
+    print(",".join(fields))
+    for row in rows:
+        print(",".join(str(row.get(name, 0)) for name in fields))
     return 0
 
 

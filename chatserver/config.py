@@ -58,6 +58,45 @@ class Alternative:
 
 
 @dataclass(frozen=True, slots=True)
+class Tag:
+    """An outcome or topic a counselor picks when a chat ends; only ever counted, per day."""
+
+    id: str
+    # language -> label; every language in LANGUAGES is present
+    labels: Mapping[str, str]
+
+    def label(self, lang: str) -> str:
+        return self.labels.get(lang) or self.labels[LANGUAGES[0]]
+
+
+@dataclass(frozen=True, slots=True)
+class CannedResponse:
+    """A ready text the console inserts into the input for the counselor to edit."""
+
+    lang: str
+    title: str
+    text: str
+
+
+def _default_outcomes() -> tuple[Tag, ...]:
+    return tuple(
+        Tag(id=tag_id, labels=MappingProxyType({"nl": nl, "en": en}))
+        for tag_id, nl, en in DEFAULT_OUTCOMES
+    )
+
+
+# Used when a helpline lists no [[helpline.outcomes]]: (id, nl, en).
+DEFAULT_OUTCOMES: tuple[tuple[str, str, str], ...] = (
+    ("counselling", "Hulpverleningsgesprek", "Counselling"),
+    ("information", "Informatie gegeven", "Information"),
+    ("silent", "Stil gesprek", "Silent contact"),
+    ("hang-up", "Opgehangen / weggegaan", "Hang-up"),
+    ("abusive", "Misbruik van de lijn", "Abusive"),
+    ("test", "Testgesprek", "Test"),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class HelplineConfig:
     id: str
     name: str
@@ -75,6 +114,16 @@ class HelplineConfig:
     alternatives: tuple[Alternative, ...] = ()
     # The neutral page the widget's quick exit replaces itself with.
     quick_exit_url: str = DEFAULT_QUICK_EXIT_URL
+    # What a counselor picks when ending a chat or tallying a phone call or e-mail.
+    outcomes: tuple[Tag, ...] = field(default_factory=_default_outcomes)
+    topics: tuple[Tag, ...] = ()
+    canned: tuple[CannedResponse, ...] = ()
+
+    def outcome_ids(self) -> tuple[str, ...]:
+        return tuple(tag.id for tag in self.outcomes)
+
+    def topic_ids(self) -> tuple[str, ...]:
+        return tuple(tag.id for tag in self.topics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +136,14 @@ class ServerConfig:
     demo_accounts: bool = False
     # Sites allowed to show /widget/ in an iframe (CSP frame-ancestors), as https origins.
     embed_origins: tuple[str, ...] = ()
+    # An available counselor with no chats and no activity this long is set away.
+    counselor_idle_minutes: int = 15
+    # How long a block lasts when the counselor does not say.
+    block_hours: int = 24
+
+
+# The longest block a counselor may set (30 days), here and on the wire.
+MAX_BLOCK_HOURS = 24 * 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +176,17 @@ _HELPLINE_KEYS = (
     "intro",
     "alternatives",
     "quick_exit_url",
+    "outcomes",
+    "topics",
+    "canned",
 )
 _SERVER_KEYS = (
     "visitor_grace_seconds",
     "counselor_grace_seconds",
     "demo_accounts",
     "embed_origins",
+    "counselor_idle_minutes",
+    "block_hours",
 )
 _ID_RE = re.compile(r"[a-z0-9-]+")
 _RANGE_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
@@ -305,6 +367,9 @@ class _Loader:
             intro=self.intro(table.get("intro", {}), hid),
             alternatives=self.alternatives(table.get("alternatives", []), hid),
             quick_exit_url=self.quick_exit_url(table, hid),
+            outcomes=self.tags(table.get("outcomes"), hid, "outcomes") or _default_outcomes(),
+            topics=self.tags(table.get("topics"), hid, "topics"),
+            canned=self.canned(table.get("canned", []), hid),
         )
 
     def text(self, table: dict[str, Any], key: str, helpline: str | None, field: str) -> str:
@@ -463,6 +528,66 @@ class _Loader:
             alternatives.append(Alternative(kind=kind, label=label, value=target))
         return tuple(alternatives)
 
+    def tags(self, value: object, helpline: str, field: str) -> tuple[Tag, ...]:
+        """[[helpline.outcomes]] or [[helpline.topics]]: unique ids, a label per language."""
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail(helpline, field, f"expected [[helpline.{field}]], {_got(value)}")
+        tags: list[Tag] = []
+        first_index: dict[str, int] = {}
+        for index, item in enumerate(value):
+            prefix = f"{field}[{index}]"
+            if not isinstance(item, dict):
+                raise self.fail(helpline, prefix, f"expected a table, {_got(item)}")
+            self.unknown_keys(item, ("id", *LANGUAGES), helpline, f"{prefix}.")
+            if "id" not in item:
+                raise self.fail(helpline, f"{prefix}.id", "missing")
+            tag_id = item["id"]
+            if not isinstance(tag_id, str) or not _ID_RE.fullmatch(tag_id):
+                raise self.fail(
+                    helpline,
+                    f"{prefix}.id",
+                    f"must be lowercase letters, digits and '-' ([a-z0-9-]+), {_got(tag_id)}",
+                )
+            if tag_id in first_index:
+                raise self.fail(
+                    helpline,
+                    f"{prefix}.id",
+                    f"duplicate id {_show(tag_id)}; already in {field}[{first_index[tag_id]}]",
+                )
+            first_index[tag_id] = index
+            labels = {
+                lang: self.text(item, lang, helpline, f"{prefix}.{lang}") for lang in LANGUAGES
+            }
+            tags.append(Tag(id=tag_id, labels=MappingProxyType(labels)))
+        return tuple(tags)
+
+    def canned(self, value: object, helpline: str) -> tuple[CannedResponse, ...]:
+        if not isinstance(value, list):
+            raise self.fail(helpline, "canned", f"expected [[helpline.canned]], {_got(value)}")
+        responses = []
+        for index, item in enumerate(value):
+            prefix = f"canned[{index}]"
+            if not isinstance(item, dict):
+                raise self.fail(helpline, prefix, f"expected a table, {_got(item)}")
+            self.unknown_keys(item, ("lang", "title", "text"), helpline, f"{prefix}.")
+            lang = self.text(item, "lang", helpline, f"{prefix}.lang")
+            if lang not in LANGUAGES:
+                raise self.fail(
+                    helpline,
+                    f"{prefix}.lang",
+                    f"unknown language {_show(lang)}; use {', '.join(LANGUAGES)}",
+                )
+            responses.append(
+                CannedResponse(
+                    lang=lang,
+                    title=self.text(item, "title", helpline, f"{prefix}.title"),
+                    text=self.text(item, "text", helpline, f"{prefix}.text"),
+                )
+            )
+        return tuple(responses)
+
     def quick_exit_url(self, table: dict[str, Any], helpline: str) -> str:
         if "quick_exit_url" not in table:
             return DEFAULT_QUICK_EXIT_URL
@@ -530,6 +655,23 @@ class _Loader:
             ),
             demo_accounts=demo,
             embed_origins=self.embed_origins(value.get("embed_origins", [])),
+            counselor_idle_minutes=self.integer(
+                value,
+                "counselor_idle_minutes",
+                None,
+                "server.counselor_idle_minutes",
+                minimum=1,
+                default=defaults.counselor_idle_minutes,
+            ),
+            block_hours=self.integer(
+                value,
+                "block_hours",
+                None,
+                "server.block_hours",
+                minimum=1,
+                maximum=MAX_BLOCK_HOURS,
+                default=defaults.block_hours,
+            ),
         )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chatserver.config import LANGUAGES
+from chatserver.config import LANGUAGES, MAX_BLOCK_HOURS
 from chatserver.core.models import Message
 
 PROTOCOL_VERSION = 1
@@ -37,8 +37,7 @@ MAX_CHAT_ID_CHARS = 64
 MAX_RESUME_CHATS = 50
 MAX_NOTE_CHARS = 1000
 MAX_SESSION_CHARS = 128
-MAX_BLOCK_HOURS = 24 * 30
-DEFAULT_BLOCK_HOURS = 24
+MAX_TOPICS = 20
 # Socket.IO packets larger than this are dropped by the transport before any handler runs.
 MAX_PACKET_BYTES = 64 * 1024
 
@@ -241,3 +240,56 @@ def parse_block(data: object, default_hours: int) -> tuple[str, int]:
             BAD_REQUEST, f"'hours' must be a whole number from 1 to {MAX_BLOCK_HOURS}"
         )
     return chat_id, hours
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    """What a counselor records about a contact: counted per day, never kept with the chat.
+
+    outcome None: a v1 client that sends none (counted as outcome_unspecified).
+    """
+
+    outcome: str | None
+    topics: tuple[str, ...] = ()
+
+    def counters(self) -> tuple[str, ...]:
+        outcome = f"outcome_{self.outcome}" if self.outcome else "outcome_unspecified"
+        return (outcome, *(f"topic_{topic}" for topic in self.topics))
+
+
+def parse_tags(
+    obj: Mapping[str, Any],
+    outcomes: tuple[str, ...],
+    topics: tuple[str, ...],
+    *,
+    outcome_required: bool,
+) -> Tags:
+    """`outcome` one of the helpline's outcome ids, `topics` a list of its topic ids."""
+    outcome = obj.get("outcome")
+    if outcome is None and not outcome_required:
+        pass
+    elif not isinstance(outcome, str) or outcome not in outcomes:
+        raise ProtocolError(BAD_REQUEST, f"'outcome' must be one of {', '.join(outcomes)}")
+    chosen = obj.get("topics", [])
+    if chosen is None:
+        chosen = []
+    if (
+        not isinstance(chosen, list)
+        or len(chosen) > MAX_TOPICS
+        or not all(isinstance(t, str) and t in topics for t in chosen)
+    ):
+        known = ", ".join(topics) or "(none)"
+        raise ProtocolError(BAD_REQUEST, f"'topics' must be a list of these ids: {known}")
+    return Tags(outcome=outcome, topics=tuple(dict.fromkeys(chosen)))
+
+
+@dataclass(frozen=True, slots=True)
+class EndRequest:
+    chat_id: str
+    # The raw payload: its outcome and topics are checked against the chat's helpline.
+    payload: Mapping[str, Any]
+
+
+def parse_end(data: object) -> EndRequest:
+    obj = _object(data)
+    return EndRequest(_string(obj, "chat_id", max_chars=MAX_CHAT_ID_CHARS), obj)

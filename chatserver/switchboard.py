@@ -27,9 +27,11 @@ from chatserver.protocol import (
     UNAVAILABLE,
     UNKNOWN_HELPLINE,
     UNKNOWN_TOKEN,
+    EndRequest,
     MessageRequest,
     ProtocolError,
     StartRequest,
+    Tags,
     TransferRequest,
     message_payload,
 )
@@ -84,6 +86,9 @@ class Switchboard:
         # This process's own connections: sid -> (VISITOR, chat_id) or (COUNSELOR, username).
         self._local: dict[str, tuple[str, str]] = {}
         self._announce_pending: set[str] = set()
+        # Counselor -> their last event on this process, for the idle timer. In memory per
+        # process: with several processes, each judges only its own connections' activity.
+        self._last_activity: dict[str, datetime] = {}
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -278,10 +283,15 @@ class Switchboard:
 
     # --- counselors ------------------------------------------------------------------
 
+    def touch(self, username: str) -> None:
+        """Any counselor event counts as activity for the idle timer."""
+        self._last_activity[username] = self.clock()
+
     async def counselor_attached(
         self, username: str, display_name: str, helplines: tuple[str, ...], sid: str
     ) -> CounselorState:
         await self._ensure_heartbeat()
+        self.touch(username)
         self._local[sid] = (COUNSELOR, username)
         served = tuple(self.helplines_served(helplines))
         state = await self.store.counselor_connected(
@@ -296,6 +306,8 @@ class Switchboard:
 
     async def counselor_detached(self, username: str, sid: str) -> None:
         self._local.pop(sid, None)
+        if all(subject != username for _, subject in self._local.values()):
+            self._last_activity.pop(username, None)
         state = await self.store.counselor_disconnected(
             username, self._connection(sid), self.clock()
         )
@@ -316,12 +328,14 @@ class Switchboard:
         return [h for h in self.config.helplines if state.serves(h.id)]
 
     async def set_availability(
-        self, username: str, available: bool, sid: str | None = None
+        self, username: str, available: bool, sid: str | None = None, reason: str | None = None
     ) -> dict[str, Any]:
         state = await self.store.set_available(username, available, self.clock())
         if state is None:
             raise ProtocolError(protocol.FORBIDDEN, "not connected as a counselor")
-        result = {"available": state.available, "active_chats": len(state.chats)}
+        result: dict[str, Any] = {"available": state.available, "active_chats": len(state.chats)}
+        if reason is not None:
+            result["reason"] = reason
         # The counselor's other tabs show the same switch.
         await self.notifier.to_counselor(username, "availability", result, skip_sid=sid)
         for helpline in self._served(state):
@@ -385,11 +399,26 @@ class Switchboard:
         await self.notifier.to_visitor(chat_id, "typing", {"typing": typing})
         return {"ok": True}
 
-    async def counselor_end(self, username: str, chat_id: str, sid: str | None) -> dict[str, Any]:
-        await self._own_chat(username, chat_id)
-        if not await self._end(chat_id, EndReason.COUNSELOR, skip_sid=sid):
+    async def counselor_end(
+        self, username: str, request: EndRequest, sid: str | None
+    ) -> dict[str, Any]:
+        """End the chat and count its outcome and topics; a bad tag leaves the chat open."""
+        chat = await self._own_chat(username, request.chat_id)
+        helpline = self.helpline(chat.helpline)
+        tags = protocol.parse_tags(
+            request.payload,
+            helpline.outcome_ids(),
+            helpline.topic_ids(),
+            outcome_required=False,
+        )
+        if not await self._end(request.chat_id, EndReason.COUNSELOR, skip_sid=sid):
             raise ProtocolError(NOT_IN_CHAT, "this chat has already ended")
+        await self._count(helpline.id, self.clock(), *tags.counters())
         return {"ok": True}
+
+    async def tally(self, helpline_id: str, channel: str, tags: Tags) -> None:
+        """A phone call or e-mail the counselor handled outside the chat: counts only."""
+        await self._count(helpline_id, self.clock(), f"tally_{channel}", *tags.counters())
 
     async def counselor_transfer(self, username: str, request: TransferRequest) -> dict[str, Any]:
         """Hand an open chat to another helpline's queue (front) or to a named colleague."""
@@ -618,11 +647,33 @@ class Switchboard:
                 await self._fire(key)
             except Exception:
                 log.exception("deadline %s failed", key.split(":", 1)[0])
+        await self._set_idle_counselors_away(now)
         for helpline in self.config.helplines:
             if self.hours[helpline.id].is_open(now):
                 await self.try_assign(helpline.id)
             else:
                 await self._close_queue(helpline, now)
+
+    async def _set_idle_counselors_away(self, now: datetime) -> None:
+        """An available counselor with no chats and no activity for a while is set away.
+
+        So nobody is assigned a visitor at a console left open on an empty desk. Only
+        counselors connected to this process are judged, by the activity this process saw.
+        """
+        idle_for = timedelta(minutes=self.config.server.counselor_idle_minutes)
+        local = {subject for kind, subject in self._local.values() if kind == COUNSELOR}
+        for state in await self.store.counselors():
+            if state.username not in local or not state.online:
+                continue
+            if not state.available or state.chats:
+                continue
+            last = self._last_activity.get(state.username)
+            if state.idle_since is not None and (last is None or state.idle_since > last):
+                last = state.idle_since
+            if last is None or now - last < idle_for:
+                continue
+            log.info("counselor %s set away after %s idle", state.username, idle_for)
+            await self.set_availability(state.username, False, reason="idle")
 
     async def _fire(self, key: str) -> None:
         kind, _, subject = key.partition(":")

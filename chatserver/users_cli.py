@@ -1,4 +1,4 @@
-"""`chatserver users add|list|remove|passwd`: account administration from the shell.
+"""`chatserver users add|list|remove|passwd|totp`: account administration from the shell.
 
 The caller (chatserver.cli) builds the store from the same --config/--data-dir/--redis as
 `run`, so what is written here is exactly what the server reads.
@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Callable, Sequence
 from typing import TextIO, cast
 
-from chatserver import crypto
+from chatserver import crypto, totp
 from chatserver.accounts import (
     PASSWORD_MAX_LENGTH,
     ROLES,
@@ -77,6 +77,18 @@ def add_users_parser(
     passwd.add_argument("username", metavar="NAME")
     _add_password_stdin(passwd)
 
+    totp_parser = commands.add_parser(
+        "totp",
+        parents=parents,
+        help="require a one-time code at login",
+        description="Give the account a new TOTP secret (RFC 6238: 30 s, 6 digits, SHA-1) and "
+        "print its otpauth:// URI once, for an authenticator app; --disable removes it.",
+    )
+    totp_parser.add_argument("username", metavar="NAME")
+    totp_parser.add_argument(
+        "--disable", action="store_true", help="log in with the password alone again"
+    )
+
 
 def _add_password_stdin(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -95,7 +107,13 @@ async def run_users_command(
     err: TextIO | None = None,
 ) -> int:
     """Run one `users` sub-command; 0 on success, 1 on a user error (one line on err)."""
-    handlers = {"add": _add, "list": _list, "remove": _remove, "passwd": _passwd}
+    handlers = {
+        "add": _add,
+        "list": _list,
+        "remove": _remove,
+        "passwd": _passwd,
+        "totp": _totp,
+    }
     handler = handlers.get(args.users_command)
     try:
         if handler is None:
@@ -164,6 +182,26 @@ async def _passwd(
     if not await store.set_password(args.username, crypto.hash_password(password)):
         raise UserError(f"unknown user '{args.username}'")
     print(f"password changed for '{args.username}'", file=out)
+
+
+async def _totp(
+    args: argparse.Namespace, store: AccountStore, config: Config, out: TextIO, stdin: TextIO
+) -> None:
+    if await store.get(args.username) is None:
+        raise UserError(f"unknown user '{args.username}'")
+    if args.disable:
+        if not await store.set_totp(args.username, None):
+            raise UserError(f"unknown user '{args.username}'")
+        print(f"one-time codes disabled for '{args.username}'", file=out)
+        return
+    secret = totp.new_secret()
+    if not await store.set_totp(args.username, secret):
+        raise UserError(f"unknown user '{args.username}'")
+    print(
+        f"one-time codes enabled for '{args.username}'; any earlier secret stops working.", file=out
+    )
+    print("Add this to the authenticator app now; it is not shown again:", file=out)
+    print(totp.provisioning_uri(secret, args.username), file=out)
 
 
 def _checked(validate: Callable[[str], str], value: str) -> str:

@@ -6,7 +6,7 @@ timestamp is ever kept: waits and durations only land in coarse buckets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -85,3 +85,13 @@ class DailyCounts:
         for name, value in sorted(self.counts.items()):
             out.setdefault(name, int(value))
         return out
+
+
+def columns(rows: Iterable[Mapping[str, object]]) -> list[str]:
+    """Table columns for rows: date, helpline, COUNTERS, then every other counter sorted.
+
+    Outcome and topic counters depend on the configuration, so only those that occur appear.
+    """
+    fixed = ["date", "helpline", *COUNTERS]
+    seen = {name for row in rows for name in row}
+    return fixed + sorted(seen - set(fixed))

@@ -86,6 +86,8 @@ class CounselorNamespace(GuardedNamespace):
         connection = self.connections.get(sid)
         if connection is None:
             raise ProtocolError(FORBIDDEN, "not logged in")
+        # Every counselor event passes here, so each one counts as activity.
+        self.board.touch(connection.username)
         return connection
 
     async def availability(self, sid: str, data: object) -> dict[str, Any]:
@@ -105,13 +107,13 @@ class CounselorNamespace(GuardedNamespace):
         return await self.board.counselor_typing(self._me(sid).username, chat_id, typing)
 
     async def end(self, sid: str, data: object) -> dict[str, Any]:
-        chat_id = protocol.parse_chat_id(data)
-        return await self.board.counselor_end(self._me(sid).username, chat_id, sid)
+        request = protocol.parse_end(data)
+        return await self.board.counselor_end(self._me(sid).username, request, sid)
 
     async def transfer(self, sid: str, data: object) -> dict[str, Any]:
         request = protocol.parse_transfer(data)
         return await self.board.counselor_transfer(self._me(sid).username, request)
 
     async def block(self, sid: str, data: object) -> dict[str, Any]:
-        chat_id, hours = protocol.parse_block(data, protocol.DEFAULT_BLOCK_HOURS)
+        chat_id, hours = protocol.parse_block(data, self.board.config.server.block_hours)
         return await self.board.counselor_block(self._me(sid).username, chat_id, hours)

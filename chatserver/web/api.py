@@ -1,7 +1,7 @@
 """The HTTP API: helplines and their schedules, login, daily counts, health and metrics.
 
-No handler here reads the client's address or user agent; nothing a request carries is
-logged.
+Only the login route reads the client's address, and only to feed it through the login
+throttle's keyed hash (never stored or logged as such); nothing a request carries is logged.
 """
 
 from __future__ import annotations
@@ -17,15 +17,25 @@ from typing import Any
 
 from aiohttp import web
 
-from chatserver import protocol
+from chatserver import protocol, totp
 from chatserver.accounts import Account
 from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
+from chatserver.config import LANGUAGES
 from chatserver.core.admission import admission
-from chatserver.core.counting import COUNTERS, local_day
-from chatserver.core.models import ChatState
+from chatserver.core.counting import columns, local_day
+from chatserver.core.models import ChatState, CounselorState
 from chatserver.realtime.bus import RedisBus
 from chatserver.sessions import SESSION_TTL
-from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE
+from chatserver.web.keys import (
+    AUTH,
+    BOARD,
+    CLOCK,
+    CONFIG,
+    METRICS_TOKEN,
+    SIO,
+    STORE,
+    THROTTLE,
+)
 
 routes = web.RouteTableDef()
 
@@ -47,6 +57,21 @@ def _json_error(status: type[web.HTTPException], code: str, message: str) -> web
 
 def _bad_request(message: str) -> web.HTTPException:
     return _json_error(web.HTTPBadRequest, "bad_request", message)
+
+
+def _rate_limited(retry_after_s: int) -> web.HTTPException:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "rate_limited",
+                "message": "too many failed logins; try again later",
+                "retry_after_s": retry_after_s,
+            }
+        }
+    )
+    return web.HTTPTooManyRequests(
+        text=body, content_type="application/json", headers={"Retry-After": str(retry_after_s)}
+    )
 
 
 # --- helplines -----------------------------------------------------------------------------
@@ -164,12 +189,32 @@ async def login(request: web.Request) -> web.Response:
         raise _bad_request("send JSON {username, password}") from None
     username = body.get("username") if isinstance(body, dict) else None
     password = body.get("password") if isinstance(body, dict) else None
+    otp = body.get("otp") if isinstance(body, dict) else None
     if not isinstance(username, str) or not isinstance(password, str):
         raise _bad_request("send JSON {username, password}")
-    result = await request.app[AUTH].login(username, password)
-    if result is None:
+    if otp is not None and not isinstance(otp, str):
+        raise _bad_request("'otp' must be the 6-digit code as a string")
+    throttle, auth = request.app[THROTTLE], request.app[AUTH]
+    now = request.app[CLOCK]()
+    # request.remote only ever goes into the keyed hash: see chatserver/throttle.py.
+    keys = [throttle.account_key(username), throttle.client_key(request.remote)]
+    wait = throttle.retry_after(keys, now)
+    if wait is not None:
+        # Even a right password waits: otherwise guessing would just go on more slowly.
+        raise _rate_limited(wait)
+    account = await auth.verify(username, password)
+    if account is not None and account.totp_secret is not None:
+        if not otp:
+            raise _json_error(
+                web.HTTPUnauthorized, "otp_required", "enter the code from your authenticator app"
+            )
+        if not totp.verify(account.totp_secret, otp, now.timestamp()):
+            account = None
+    if account is None:
+        throttle.failed(keys, now)
         raise _json_error(web.HTTPUnauthorized, "unauthorized", _LOGIN_FAILED)
-    account, token = result
+    throttle.succeeded(keys[0])
+    token = await auth.open_session(account)
     response = web.json_response(
         {
             "username": account.username,
@@ -242,9 +287,13 @@ async def _daily_rows(request: web.Request) -> list[dict[str, Any]]:
 
 
 def _csv(rows: list[dict[str, Any]]) -> web.Response:
+    """Every counter that appears in the range is a column: COUNTERS first, then the rest sorted.
+
+    Outcome and topic counters depend on the configuration, so a day without one gets 0.
+    """
     out = io.StringIO()
-    fields = ["date", "helpline", *COUNTERS]
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    fields = columns(rows)
+    writer = csv.DictWriter(out, fieldnames=fields, restval=0, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return web.Response(
@@ -265,6 +314,140 @@ async def stats_daily(request: web.Request) -> web.Response:
 @routes.get("/api/stats/daily.csv")
 async def stats_daily_csv(request: web.Request) -> web.Response:
     return _csv(await _daily_rows(request))
+
+
+# --- console and supervisor --------------------------------------------------------------------
+
+COUNSELOR_ROLES = ("counselor",)
+TALLY_CHANNELS = ("phone", "email")
+
+
+@routes.get("/api/console")
+async def console(request: web.Request) -> web.Response:
+    """What the console needs besides the socket: the counselor's helplines and their lists."""
+    account = await require_role(request, COUNSELOR_ROLES)
+    lang = request.query.get("lang", LANGUAGES[0])
+    if lang not in LANGUAGES:
+        raise _bad_request(f"'lang' must be one of {', '.join(LANGUAGES)}")
+    config, board = request.app[CONFIG], request.app[BOARD]
+    served = board.helplines_served(account.helplines)
+    helplines = []
+    for helpline_id in served:
+        helpline = config.helpline(helpline_id)
+        assert helpline is not None  # helplines_served only returns configured ids
+        helplines.append(
+            {
+                "id": helpline.id,
+                "name": helpline.name,
+                "max_chats_per_counselor": helpline.max_chats_per_counselor,
+                "outcomes": [{"id": t.id, "label": t.label(lang)} for t in helpline.outcomes],
+                "topics": [{"id": t.id, "label": t.label(lang)} for t in helpline.topics],
+                "canned": [
+                    {"title": c.title, "text": c.text} for c in helpline.canned if c.lang == lang
+                ],
+            }
+        )
+    return web.json_response(
+        {
+            "me": {
+                "username": account.username,
+                "display_name": account.display_name,
+                "helplines": served,
+            },
+            "helplines": helplines,
+        }
+    )
+
+
+def _presence(counselor: CounselorState) -> dict[str, Any]:
+    return {
+        "username": counselor.username,
+        "display_name": counselor.display_name,
+        "helplines": list(counselor.helplines),
+        "available": counselor.available,
+        "active_chats": len(counselor.chats),
+    }
+
+
+@routes.get("/api/colleagues")
+async def colleagues(request: web.Request) -> web.Response:
+    """Counselors online now, for a transfer to a named colleague; the caller left out."""
+    account = await require_role(request, COUNSELOR_ROLES)
+    online = [
+        c
+        for c in await request.app[STORE].counselors()
+        if c.online and c.username != account.username
+    ]
+    return web.json_response([_presence(c) for c in sorted(online, key=lambda c: c.username)])
+
+
+@routes.post("/api/tally")
+async def tally(request: web.Request) -> web.Response:
+    """Count a phone call or e-mail the counselor handled: today's counters only, no record."""
+    account = await require_role(request, COUNSELOR_ROLES)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _bad_request("send JSON {helpline, channel, outcome, topics?}") from None
+    if not isinstance(body, dict):
+        raise _bad_request("send JSON {helpline, channel, outcome, topics?}")
+    helpline_id = body.get("helpline")
+    if not isinstance(helpline_id, str):
+        raise _bad_request("'helpline' must be a helpline id")
+    helpline = request.app[CONFIG].helpline(helpline_id)
+    if helpline is None:
+        raise _json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
+    if not account.serves(helpline.id):
+        raise _json_error(web.HTTPForbidden, "forbidden", "you do not serve this helpline")
+    channel = body.get("channel")
+    if channel not in TALLY_CHANNELS:
+        raise _bad_request(f"'channel' must be one of {', '.join(TALLY_CHANNELS)}")
+    try:
+        tags = protocol.parse_tags(
+            body, helpline.outcome_ids(), helpline.topic_ids(), outcome_required=True
+        )
+    except protocol.ProtocolError as exc:
+        raise _bad_request(exc.message) from None
+    await request.app[BOARD].tally(helpline.id, channel, tags)
+    return web.json_response({"ok": True})
+
+
+@routes.get("/api/supervisor")
+async def supervisor(request: web.Request) -> web.Response:
+    """Live load per helpline and who is online: never chat content, never a visitor."""
+    await require_role(request, STATS_ROLES)
+    config, board = request.app[CONFIG], request.app[BOARD]
+    now = board.clock()
+    counselors = [c for c in await board.store.counselors() if c.online]
+    active: dict[str, int] = {}
+    for counselor in counselors:
+        for chat_id in counselor.chats:
+            chat = await board.store.get_chat(chat_id)
+            if chat is not None and chat.state is ChatState.CHATTING:
+                active[chat.helpline] = active.get(chat.helpline, 0) + 1
+    helplines = []
+    for helpline in config.helplines:
+        summary = await board.store.queue_summary(helpline.id)
+        oldest = summary.oldest_enqueued_at
+        serving = [c for c in counselors if c.serves(helpline.id)]
+        helplines.append(
+            {
+                "id": helpline.id,
+                "name": helpline.name,
+                "open": board.hours[helpline.id].is_open(now),
+                "waiting": summary.waiting,
+                "longest_wait_s": max(0, int((now - oldest).total_seconds())) if oldest else 0,
+                "counselors_online": len(serving),
+                "counselors_available": sum(1 for c in serving if c.available),
+                "chats_active": active.get(helpline.id, 0),
+            }
+        )
+    return web.json_response(
+        {
+            "helplines": helplines,
+            "counselors": [_presence(c) for c in sorted(counselors, key=lambda c: c.username)],
+        }
+    )
 
 
 # --- operations ----------------------------------------------------------------------------

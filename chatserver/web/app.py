@@ -31,8 +31,9 @@ from chatserver.realtime.visitor import VisitorNamespace
 from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
+from chatserver.throttle import LoginThrottle
 from chatserver.web import api
-from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE
+from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE, THROTTLE
 from chatserver.web.security import security_headers
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def create_app(
     app[CLOCK] = clock
     app[SIO] = sio
     app[METRICS_TOKEN] = metrics_token
+    app[THROTTLE] = LoginThrottle()
     app.add_routes(api.routes)
     _add_pages(app, static_dir)
 

@@ -52,6 +52,22 @@ thu = ["00:00-24:00"]
 fri = ["00:00-24:00"]
 sat = ["00:00-24:00"]
 sun = ["00:00-24:00"]
+[[helpline.topics]]
+id = "sextortion"
+nl = "Sextortion"
+en = "Sextortion"
+[[helpline.topics]]
+id = "grooming"
+nl = "Grooming"
+en = "Grooming"
+[[helpline.canned]]
+lang = "nl"
+title = "Begroeting"
+text = "Hoi, fijn dat je er bent."
+[[helpline.canned]]
+lang = "en"
+title = "Greeting"
+text = "Hi, good to have you here."
 
 [[helpline]]
 id = "shut"

@@ -8,6 +8,7 @@ File-only behaviour (modes, reloading users.json) is in tests/unit/test_accounts
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from chatserver import crypto
+from chatserver import crypto, totp
 from chatserver.accounts import (
     Account,
     AccountExists,
@@ -150,6 +151,29 @@ async def test_set_password(backend: Backend) -> None:
     assert account.password_hash == new_hash
     assert account.display_name == "Anna"
     assert account.helplines == ("stopitnow",)
+
+
+async def test_set_totp_keeps_the_password_and_set_password_keeps_the_totp(
+    backend: Backend,
+) -> None:
+    await backend.store.add(make_account("anna", helplines=("stopitnow",)))
+    secret = totp.new_secret()
+    assert await backend.store.set_totp("anna", secret) is True
+    assert await backend.store.set_password("anna", crypto.hash_password("another long one"))
+    account = await backend.reopen().get("anna")
+    assert account is not None
+    assert account.totp_secret == secret
+    assert await authenticate(backend.store, "anna", "another long one") is not None
+    assert await backend.store.set_totp("anna", None) is True
+    assert (await backend.reopen().get("anna")) == dataclasses.replace(account, totp_secret=None)
+    assert "totp_secret" not in await backend.stored_text()
+    assert await backend.store.set_totp("nobody", secret) is False
+
+
+async def test_set_totp_rejects_a_secret_that_is_not_base32(store: AccountStore) -> None:
+    await store.add(make_account("anna"))
+    with pytest.raises(ValueError, match="totp"):
+        await store.set_totp("anna", "not base32!")
 
 
 async def test_set_password_rejects_empty_hash(store: AccountStore) -> None:

@@ -10,7 +10,7 @@ import socketio
 
 from chatserver.web.keys import BOARD
 from tests.helpers import Client
-from tests.integration.conftest import START, Server, ServerFactory
+from tests.integration.conftest import START, TEST_CONFIG, Server, ServerFactory
 
 # Thursday 3 December 2026, 20:00: "alpha" and (by exception) "shut" are both open.
 THURSDAY_EVENING = datetime(2026, 12, 3, 20, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
@@ -270,3 +270,147 @@ async def test_a_blocked_visitor_cannot_resume_or_start_again_from_that_tab(serv
     assert (await other.call("start", {"helpline": "alpha", "session": "tab-secret-1"}))[
         "status"
     ] == "queued"
+
+
+# --- ending with an outcome and topics ---------------------------------------------------------
+
+
+async def _chat_with(server: Server, counselor: str) -> tuple[Client, Client, str]:
+    visitor = server.visitor()
+    await visitor.connect()
+    await visitor.call("start", {"helpline": "alpha"})
+    client = await server.counselor(counselor)
+    return visitor, client, (await client.next("assigned"))["chat_id"]
+
+
+async def _counts_today(server: Server) -> dict[str, int]:
+    days = await server.app[BOARD].store.daily_counts(START.date(), START.date(), "alpha")
+    return dict(days[0].counts) if days else {}
+
+
+async def test_ending_with_an_outcome_and_topics_counts_them_for_the_day(server: Server) -> None:
+    visitor, carla, chat_id = await _chat_with(server, "carla")
+    ack = await carla.call(
+        "end", {"chat_id": chat_id, "outcome": "counselling", "topics": ["sextortion", "grooming"]}
+    )
+    assert ack == {"ok": True}
+    assert (await visitor.next("ended"))["reason"] == "counselor"
+    counts = await _counts_today(server)
+    assert counts["outcome_counselling"] == 1
+    assert counts["topic_sextortion"] == 1
+    assert counts["topic_grooming"] == 1
+    assert "outcome_unspecified" not in counts
+
+
+async def test_ending_without_an_outcome_is_counted_as_unspecified(server: Server) -> None:
+    _, carla, chat_id = await _chat_with(server, "carla")
+    assert await carla.call("end", {"chat_id": chat_id}) == {"ok": True}
+    counts = await _counts_today(server)
+    assert counts["outcome_unspecified"] == 1
+    assert not [name for name in counts if name.startswith("topic_")]
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"outcome": "no-such-outcome"},
+        {"outcome": 3},
+        {"outcome": "counselling", "topics": ["no-such-topic"]},
+        {"outcome": "counselling", "topics": "sextortion"},
+        {"outcome": "counselling", "topics": [1]},
+    ],
+)
+async def test_a_bad_outcome_or_topic_is_refused_and_the_chat_stays_open(
+    server: Server, tags: dict[str, object]
+) -> None:
+    visitor, carla, chat_id = await _chat_with(server, "carla")
+    refused = await carla.call("end", {"chat_id": chat_id, **tags})
+    assert refused["error"]["code"] == "bad_request"
+    await visitor.nothing("ended")
+    ack = await carla.call(
+        "message", {"chat_id": chat_id, "text": "nog daar?", "client_msg_id": "m"}
+    )
+    assert "seq" in ack
+    assert not [name for name in await _counts_today(server) if name.startswith("outcome_")]
+
+
+async def test_a_block_without_hours_lasts_the_configured_block_hours(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(TEST_CONFIG.replace("[server]", "[server]\nblock_hours = 2"))
+    visitor = server.visitor()
+    await visitor.connect()
+    await visitor.call("start", {"helpline": "alpha", "session": "tab-secret-2"})
+    carla = await server.counselor("carla")
+    chat_id = (await carla.next("assigned"))["chat_id"]
+    assert await carla.call("block", {"chat_id": chat_id}) == {"ok": True}
+    again = server.visitor()
+    await again.connect()
+    server.clock.advance(2 * 3600 - 60)
+    refused = await again.call("start", {"helpline": "alpha", "session": "tab-secret-2"})
+    assert refused["status"] == "blocked"
+    server.clock.advance(60)
+    admitted = await again.call("start", {"helpline": "alpha", "session": "tab-secret-2"})
+    assert admitted["status"] == "queued"
+
+
+# --- auto-away ---------------------------------------------------------------------------------
+
+
+async def test_an_idle_available_counselor_without_chats_is_set_away_after_idle_minutes(
+    server: Server,
+) -> None:
+    carla = await server.counselor("carla")
+    other_tab = await server.counselor("carla", available=False)
+    await server.settle()
+    carla.drain("availability")
+    other_tab.drain("availability")
+    server.clock.advance(15 * 60 - 1)
+    await server.tick()
+    await carla.nothing("availability")
+    server.clock.advance(1)
+    await server.tick()
+    away = {"available": False, "active_chats": 0, "reason": "idle"}
+    assert await carla.next("availability") == away
+    assert await other_tab.next("availability") == away
+    # Away counselors get no visitors.
+    visitor = server.visitor()
+    await visitor.connect()
+    await visitor.call("start", {"helpline": "alpha"})
+    await carla.nothing("assigned")
+
+
+async def test_any_counselor_event_resets_the_idle_timer(server: Server) -> None:
+    carla = await server.counselor("carla")
+    carla.drain("availability")
+    server.clock.advance(10 * 60)
+    assert await carla.call("resume", {}) == {"chats": []}
+    server.clock.advance(10 * 60)
+    await server.tick()
+    await carla.nothing("availability")
+    server.clock.advance(5 * 60)
+    await server.tick()
+    assert (await carla.next("availability"))["reason"] == "idle"
+
+
+async def test_a_counselor_in_a_chat_is_never_set_away_for_idleness(server: Server) -> None:
+    visitor = server.visitor()
+    await visitor.connect()
+    await visitor.call("start", {"helpline": "alpha"})
+    carla = await server.counselor("carla")
+    await carla.next("assigned")
+    carla.drain("availability")
+    server.clock.advance(60 * 60)
+    await server.tick()
+    await carla.nothing("availability")
+
+
+async def test_idle_minutes_come_from_the_config(make_server: ServerFactory) -> None:
+    server = await make_server(
+        TEST_CONFIG.replace("[server]", "[server]\ncounselor_idle_minutes = 2")
+    )
+    carla = await server.counselor("carla")
+    carla.drain("availability")
+    server.clock.advance(2 * 60)
+    await server.tick()
+    assert (await carla.next("availability"))["reason"] == "idle"

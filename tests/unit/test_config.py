@@ -12,6 +12,7 @@ from chatserver.config import (
     CONFIG_FILE_NAME,
     DEFAULT_QUICK_EXIT_URL,
     Alternative,
+    CannedResponse,
     ConfigError,
     ServerConfig,
     TimeRange,
@@ -522,6 +523,128 @@ def test_unknown_server_key_is_rejected(tmp_path: Path) -> None:
     check(tmp_path, text, None, "server.visitor_grace", "unknown key")
 
 
+def test_idle_minutes_and_block_hours_default_to_15_and_24(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline())
+    server = load_config(tmp_path).server
+    assert (server.counselor_idle_minutes, server.block_hours) == (15, 24)
+
+
+def test_idle_minutes_and_block_hours_are_loaded(tmp_path: Path) -> None:
+    write(
+        tmp_path, HEADER + "[server]\ncounselor_idle_minutes = 5\nblock_hours = 720\n" + helpline()
+    )
+    server = load_config(tmp_path).server
+    assert (server.counselor_idle_minutes, server.block_hours) == (5, 720)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", '"15"', "1.5", "true"])
+def test_idle_minutes_must_be_a_whole_number_of_at_least_one(tmp_path: Path, bad: str) -> None:
+    text = HEADER + f"[server]\ncounselor_idle_minutes = {bad}\n" + helpline()
+    check(tmp_path, text, None, "server.counselor_idle_minutes")
+
+
+@pytest.mark.parametrize("bad", ["0", "721", '"24"', "true"])
+def test_block_hours_must_be_from_1_to_720(tmp_path: Path, bad: str) -> None:
+    text = HEADER + f"[server]\nblock_hours = {bad}\n" + helpline()
+    check(tmp_path, text, None, "server.block_hours")
+
+
+# --- outcomes, topics and canned responses ------------------------------------------------------
+
+OUTCOME = '[[helpline.outcomes]]\nid = "talk"\nnl = "Gesprek"\nen = "Talk"\n'
+TOPIC = '[[helpline.topics]]\nid = "sextortion"\nnl = "Sextortion"\nen = "Sextortion"\n'
+CANNED = '[[helpline.canned]]\nlang = "nl"\ntitle = "Hoi"\ntext = "Fijn dat je er bent."\n'
+
+
+def test_without_outcomes_a_helpline_gets_the_default_list_and_no_topics_or_canned(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, HEADER + helpline())
+    alpha = load_config(tmp_path).helplines[0]
+    assert alpha.outcome_ids() == (
+        "counselling",
+        "information",
+        "silent",
+        "hang-up",
+        "abusive",
+        "test",
+    )
+    assert all(set(tag.labels) == {"nl", "en"} for tag in alpha.outcomes)
+    assert alpha.outcomes[0].label("nl") == "Hulpverleningsgesprek"
+    assert (alpha.topics, alpha.canned) == ((), ())
+
+
+def test_outcomes_topics_and_canned_responses_are_loaded_in_order(tmp_path: Path) -> None:
+    extra = OUTCOME + TOPIC + CANNED + OUTCOME.replace('"talk"', '"info"')
+    write(tmp_path, HEADER + helpline(extra=extra))
+    alpha = load_config(tmp_path).helplines[0]
+    assert alpha.outcome_ids() == ("talk", "info")
+    assert alpha.outcomes[0].label("en") == "Talk"
+    assert alpha.topic_ids() == ("sextortion",)
+    assert alpha.canned == (CannedResponse(lang="nl", title="Hoi", text="Fijn dat je er bent."),)
+
+
+@pytest.mark.parametrize("kind", ["outcomes", "topics"])
+@pytest.mark.parametrize("bad", ['"Talk"', '"talk_1"', '"a b"', '""', "1"])
+def test_a_tag_id_must_be_lowercase_letters_digits_and_dashes(
+    tmp_path: Path, kind: str, bad: str
+) -> None:
+    extra = f'[[helpline.{kind}]]\nid = {bad}\nnl = "X"\nen = "X"\n'
+    check(tmp_path, HEADER + helpline(extra=extra), "alpha", f"{kind}[0].id", "[a-z0-9-]+")
+
+
+@pytest.mark.parametrize("kind", ["outcomes", "topics"])
+def test_a_tag_id_must_be_unique_within_the_helpline(tmp_path: Path, kind: str) -> None:
+    tag = f'[[helpline.{kind}]]\nid = "talk"\nnl = "X"\nen = "X"\n'
+    check(
+        tmp_path, HEADER + helpline(extra=tag + tag), "alpha", f"{kind}[1].id", "duplicate", "[0]"
+    )
+
+
+@pytest.mark.parametrize("kind", ["outcomes", "topics"])
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_a_tag_needs_a_non_blank_label_in_both_languages(
+    tmp_path: Path, kind: str, lang: str
+) -> None:
+    other = "en" if lang == "nl" else "nl"
+    missing = f'[[helpline.{kind}]]\nid = "talk"\n{other} = "X"\n'
+    check(tmp_path, HEADER + helpline(extra=missing), "alpha", f"{kind}[0].{lang}", "missing")
+    blank = f'[[helpline.{kind}]]\nid = "talk"\n{other} = "X"\n{lang} = "  "\n'
+    check(tmp_path, HEADER + helpline(extra=blank), "alpha", f"{kind}[0].{lang}", "empty")
+
+
+def test_a_tag_with_an_unknown_key_is_rejected(tmp_path: Path) -> None:
+    extra = OUTCOME + 'de = "Gespräch"\n'
+    check(tmp_path, HEADER + helpline(extra=extra), "alpha", "outcomes[0].de", "unknown key")
+
+
+def test_outcomes_must_be_tables(tmp_path: Path) -> None:
+    text = HEADER + helpline(outcomes='["talk"]')
+    check(tmp_path, text, "alpha", "outcomes[0]", "expected a table")
+
+
+def test_a_canned_response_needs_a_known_language(tmp_path: Path) -> None:
+    extra = CANNED.replace('"nl"', '"de"')
+    check(tmp_path, HEADER + helpline(extra=extra), "alpha", "canned[0].lang", "unknown language")
+
+
+@pytest.mark.parametrize("key", ["lang", "title", "text"])
+def test_a_canned_response_needs_lang_title_and_text(tmp_path: Path, key: str) -> None:
+    lines = [line for line in CANNED.splitlines() if not line.startswith(key)]
+    extra = "\n".join(lines) + "\n"
+    check(tmp_path, HEADER + helpline(extra=extra), "alpha", f"canned[0].{key}", "missing")
+
+
+@pytest.mark.parametrize(
+    ("key", "written"), [("title", 'title = "Hoi"'), ("text", 'text = "Fijn dat je er bent."')]
+)
+def test_a_canned_response_title_and_text_must_not_be_blank(
+    tmp_path: Path, key: str, written: str
+) -> None:
+    extra = CANNED.replace(written, f'{key} = " "')
+    check(tmp_path, HEADER + helpline(extra=extra), "alpha", f"canned[0].{key}", "empty")
+
+
 # --- shipped files -----------------------------------------------------------------------------
 
 
@@ -538,6 +661,14 @@ def test_shipped_production_config_loads() -> None:
     for helpline_config in config.helplines:
         assert set(helpline_config.intro) == {"nl", "en"}
         assert helpline_config.alternatives
+        assert helpline_config.topics
+        assert {c.lang for c in helpline_config.canned} == {"nl", "en"}
+    assert "own-feelings" in stopitnow.topic_ids()
+    helpwanted = config.helpline("helpwanted")
+    assert helpwanted is not None
+    assert {"sextortion", "image-spread", "grooming", "deepfake", "cyberbullying"} <= set(
+        helpwanted.topic_ids()
+    )
 
 
 def test_shipped_demo_config_loads_and_is_always_open() -> None:

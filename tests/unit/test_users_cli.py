@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatserver import crypto
+from chatserver import crypto, totp
 from chatserver.accounts import FileAccountStore, authenticate
 from chatserver.config import Config, HelplineConfig, ServerConfig
 from chatserver.users_cli import add_users_parser, run_users_command
@@ -385,3 +385,67 @@ async def test_passwd_short(run: Run, store: FileAccountStore) -> None:
     assert result.code == 1
     assert "at least 12" in result.err
     assert await authenticate(store, "anna", PASSWORD) is not None
+
+
+# -- totp ------------------------------------------------------------------------------------
+
+
+async def test_totp_stores_a_secret_and_prints_its_uri_once(
+    run: Run, store: FileAccountStore
+) -> None:
+    await add(run, "anna", "--role", "counselor")
+    result = await run(["users", "totp", "anna"])
+    assert result.code == 0, result.err
+    account = await store.get("anna")
+    assert account is not None and account.totp_secret is not None
+    [uri] = [line for line in result.out.splitlines() if line.startswith("otpauth://totp/")]
+    assert f"secret={account.totp_secret}" in uri
+    assert "digits=6" in uri and "period=30" in uri and "algorithm=SHA1" in uri
+    assert totp.verify(account.totp_secret, totp.code_at(account.totp_secret, 1e9), 1e9)
+    # The password is untouched.
+    assert await authenticate(store, "anna", PASSWORD) is not None
+
+
+async def test_totp_again_replaces_the_secret(run: Run, store: FileAccountStore) -> None:
+    await add(run, "anna", "--role", "counselor")
+    await run(["users", "totp", "anna"])
+    first = await store.get("anna")
+    assert (await run(["users", "totp", "anna"])).code == 0
+    second = await store.get("anna")
+    assert first is not None and second is not None
+    assert first.totp_secret != second.totp_secret
+
+
+async def test_totp_disable_removes_the_secret(
+    run: Run, store: FileAccountStore, tmp_path: Path
+) -> None:
+    await add(run, "anna", "--role", "counselor")
+    await run(["users", "totp", "anna"])
+    result = await run(["users", "totp", "anna", "--disable"])
+    assert result.code == 0, result.err
+    assert "otpauth" not in result.out
+    account = await store.get("anna")
+    assert account is not None and account.totp_secret is None
+    assert "totp_secret" not in (tmp_path / "data" / "users.json").read_text()
+
+
+async def test_totp_unknown_user(run: Run) -> None:
+    result = await run(["users", "totp", "nobody"])
+    assert result.code == 1
+    assert "unknown user 'nobody'" in result.err
+
+
+async def test_a_users_file_without_totp_fields_still_loads(
+    store: FileAccountStore, tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    record = {
+        "username": "anna",
+        "role": "counselor",
+        "display_name": "Anna",
+        "helplines": [],
+        "password_hash": crypto.hash_password(PASSWORD),
+    }
+    (tmp_path / "data" / "users.json").write_text(json.dumps({"version": 1, "accounts": [record]}))
+    account = await store.get("anna")
+    assert account is not None and account.totp_secret is None
