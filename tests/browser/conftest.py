@@ -91,6 +91,19 @@ en = "Alpha is there for anyone who is worried. You chat anonymously with a coun
 kind = "phone"
 label = "Bel anoniem"
 value = "0800-1234"
+# For the console (issue 6); the widget never sees these.
+[[helpline.topics]]
+id = "sextortion"
+nl = "Sextortion"
+en = "Sextortion"
+[[helpline.canned]]
+lang = "nl"
+title = "Begroeting"
+text = "Hoi, fijn dat je contact opneemt. Ik ben er voor je."
+[[helpline.canned]]
+lang = "nl"
+title = "Afsluiting"
+text = "Dank je wel voor je vertrouwen. Je kunt altijd terugkomen."
 
 [[helpline]]
 id = "day"
