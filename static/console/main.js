@@ -1,5 +1,5 @@
 // The counselor console: log in, be available, take several chats at once without ever losing
-// or doubling a message (docs/protocol.md §6 and §7, docs/console-contract.md).
+// or doubling a message (docs/protocol.md §6 and §7).
 //
 // Per chat we keep, in sessionStorage (this tab only): the messages seen (by seq), the highest
 // seq, the unacked own messages (outbox, retried with the same client_msg_id), unread count,
