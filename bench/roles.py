@@ -317,7 +317,7 @@ class RelayLoad:
                 self.errors[code] += 1
                 if code in RETRIED_CODES:
                     self.retried += 1
-                    self._later(RETRY_AFTER_S, self._resend(sock, payload, acked))
+                    self._later(RETRY_AFTER_S, lambda: self._resend(sock, payload, acked))
                     return
             self.outstanding -= 1
             if side == "v" and self.t0 <= sent < self.t1:
@@ -329,10 +329,10 @@ class RelayLoad:
         if sock.connected:
             await sock.emit("message", payload, acked)
 
-    def _later(self, delay: float, work: Awaitable[None]) -> None:
+    def _later(self, delay: float, work: Callable[[], Awaitable[None]]) -> None:
         async def run() -> None:
             await asyncio.sleep(delay)
-            await work
+            await work()
 
         self.spawn(run())
 
