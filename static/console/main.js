@@ -5,6 +5,7 @@
 // seq, the unacked own messages (outbox, retried with the same client_msg_id), unread count,
 // the handover note. A reload resumes every chat with last_seq, so nothing is lost or doubled.
 import { io } from "../vendor/socket.io.esm.min.js";
+import { api } from "./api.js";
 import en from "./i18n/en.js";
 import nl from "./i18n/nl.js";
 
@@ -139,22 +140,6 @@ function applyTexts(root) {
 function randomId() {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return "c-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    credentials: "same-origin",
-    cache: "no-store",
-    headers: options.body ? { "Content-Type": "application/json" } : {},
-    ...options,
-  });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    body = null;
-  }
-  return { status: response.status, body };
 }
 
 function notice(text) {

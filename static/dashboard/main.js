@@ -1,5 +1,6 @@
 // The managers' dashboard: daily counts (table, chart, CSV) and the live supervisor view.
 // Never any chat content: the server gives only counts and load.
+import { api } from "../console/api.js";
 import en from "./i18n/en.js";
 import nl from "./i18n/nl.js";
 
@@ -26,22 +27,6 @@ function el(tag, text, className) {
   if (text !== undefined) node.textContent = text;
   if (className) node.className = className;
   return node;
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    credentials: "same-origin",
-    cache: "no-store",
-    headers: options.body ? { "Content-Type": "application/json" } : {},
-    ...options,
-  });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    body = null;
-  }
-  return { status: response.status, body };
 }
 
 function show(id) {
