@@ -70,6 +70,11 @@ class Notifier(Protocol):
 
     async def to_counselors_of(self, helpline: str, event: str, data: dict[str, Any]) -> None: ...
 
+    async def join_visitor(self, sid: str, chat_id: str) -> None:
+        """Let this connection receive the chat's events from now on."""
+
+    async def leave_visitor(self, sid: str, chat_id: str) -> None: ...
+
 
 class Switchboard:
     def __init__(self, config: Config, store: Store, notifier: Notifier, clock: Clock) -> None:
@@ -127,8 +132,12 @@ class Switchboard:
 
     # --- visitors --------------------------------------------------------------------
 
-    async def start(self, request: StartRequest) -> tuple[dict[str, Any], str | None]:
-        """A visitor asks for a chat; returns the ack and the new chat's id when queued."""
+    async def start(self, request: StartRequest, sid: str) -> tuple[dict[str, Any], str | None]:
+        """A visitor asks for a chat; returns the ack and the new chat's id when queued.
+
+        The connection joins the chat's room before the chat exists in the store: from that
+        moment any process may assign it, and an `assigned` sent to an empty room is lost.
+        """
         helpline = self.helpline(request.helpline)
         now = self.clock()
         session_hash = hash_token(request.session) if request.session else None
@@ -145,8 +154,9 @@ class Switchboard:
                 ),
             }, None
         token = new_token()
+        chat_id = secrets.token_urlsafe(12)
         chat = Chat(
-            chat_id=secrets.token_urlsafe(12),
+            chat_id=chat_id,
             helpline=helpline.id,
             token_hash=hash_token(token),
             lang=request.lang,
@@ -155,14 +165,18 @@ class Switchboard:
             enqueued_at=now,
             session_hash=session_hash,
         )
+        await self.notifier.join_visitor(sid, chat_id)
         position = await self.store.create_chat(chat, helpline.max_queue)
         if position is None:
+            await self.notifier.leave_visitor(sid, chat_id)
             await self._count(helpline.id, now, counting.REJECTED_FULL)
             return {
                 "status": "full",
                 "message": texts.full_message(helpline.name, request.lang),
             }, None
         await self._count(helpline.id, now, counting.REQUESTED)
+        self.spawn(self.try_assign(helpline.id))
+        self.spawn(self.announce_stats(helpline.id))
         ack = {
             "status": "queued",
             "token": token,

@@ -39,3 +39,9 @@ class SocketNotifier:
 
     async def to_counselors_of(self, helpline: str, event: str, data: dict[str, Any]) -> None:
         await self.sio.emit(event, data, to=helpline_room(helpline), namespace=COUNSELOR_NAMESPACE)
+
+    async def join_visitor(self, sid: str, chat_id: str) -> None:
+        await self.sio.enter_room(sid, chat_room(chat_id), namespace=VISITOR_NAMESPACE)
+
+    async def leave_visitor(self, sid: str, chat_id: str) -> None:
+        await self.sio.leave_room(sid, chat_room(chat_id), namespace=VISITOR_NAMESPACE)

@@ -51,12 +51,10 @@ class VisitorNamespace(GuardedNamespace):
         request = protocol.parse_start(data)
         if sid in self.chat_of:
             raise ProtocolError(BAD_REQUEST, "this connection already has a chat")
-        ack, chat_id = await self.board.start(request)
+        ack, chat_id = await self.board.start(request, sid)
         if chat_id is not None:
-            await self._attach(sid, chat_id)
-            helpline = request.helpline
-            self.board.spawn(self.board.try_assign(helpline))
-            self.board.spawn(self.board.announce_stats(helpline))
+            self.chat_of[sid] = chat_id
+            await self.board.visitor_attached(chat_id, sid)
         return ack
 
     async def resume(self, sid: str, data: object) -> dict[str, Any]:
