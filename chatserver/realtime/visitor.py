@@ -21,7 +21,7 @@ from chatserver.switchboard import Switchboard
 
 class VisitorNamespace(GuardedNamespace):
     def __init__(self, board: Switchboard) -> None:
-        super().__init__(VISITOR_NAMESPACE)
+        super().__init__(VISITOR_NAMESPACE, limits=board.config.limits)
         self.board = board
         self.start_limiter = StartLimiter(
             board.config.limits.starts_per_address_per_minute,

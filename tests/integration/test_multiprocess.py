@@ -21,7 +21,9 @@ from tests.redis_server import RedisServer
 CONFIG = always_open_config(
     max_queue=50,
     max_chats=3,
-    server="[server]\nvisitor_grace_seconds = 60\ncounselor_grace_seconds = 3\n",
+    server="[server]\nvisitor_grace_seconds = 60\ncounselor_grace_seconds = 3\n"
+    # Every visitor here comes from 127.0.0.1.
+    "[limits]\nstarts_per_address_per_minute = 1000\n",
 )
 
 
