@@ -776,10 +776,17 @@ class _Loader:
                 raise self.fail(None, f"limits.{key}", f"expected {kind}, {_got(number)}")
             if not minimum <= number <= maximum:
                 raise self.fail(
-                    None, f"limits.{key}", f"must be from {minimum:g} to {maximum:g}, got {number}"
+                    None,
+                    f"limits.{key}",
+                    f"must be from {_plain(minimum)} to {_plain(maximum)}, got {number}",
                 )
             chosen[key] = float(number) if not whole_only else number
         return dataclasses.replace(defaults, **chosen)
+
+
+def _plain(number: float) -> str:
+    """1000000 rather than 1e+06 or 1000000.0 in an error line."""
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def _https_origin(text: str) -> str | None:
