@@ -81,21 +81,8 @@ async def test_a_silent_waiting_visitor_loses_the_place_after_the_short_grace(
     late = server.visitor()
     await late.connect()
     assert await late.call("resume", {"token": token}) == {"status": "ended", "reason": "timeout"}
-
-
-async def test_a_waiting_visitor_who_wrote_keeps_the_long_grace(server: Server) -> None:
-    writer = server.visitor()
-    await writer.connect()
-    token = (await writer.call("start", {"helpline": "alpha"}))["token"]
-    await writer.call("message", {"text": "hallo?", "client_msg_id": "v1"})
-    await writer.disconnect()
-    await server.until_visitor_gone(token)
-    server.clock.advance(59)
-    await server.tick()
-    again = server.visitor()
-    await again.connect()
-    ack = await again.call("resume", {"token": token})
-    assert (ack["status"], ack["position"]) == ("queued", 1)
+    # A visitor who wrote keeps the full grace: test_visitor_flow.py
+    # test_visitor_keeps_queue_place_within_grace_and_is_abandoned_after.
 
 
 async def test_a_visitors_tabs_share_one_message_budget_per_chat(server: Server) -> None:
