@@ -288,3 +288,27 @@ async def test_a_dead_process_leaves_no_ghost_counselor_and_its_chats_go_to_a_co
     assert [m["text"] for m in handed_over["messages"]][:1] == ["hallo Carla"]
     assert await visitor.until("assigned", lambda e: e["counselor_name"] == "Otto")
     assert (await late.next("assigned"))["counselor_name"] == "Otto"
+
+
+async def test_a_visitors_message_budget_is_shared_by_tabs_on_two_processes(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.start("a"), await cluster.start("b")
+    first = await cluster.visitor(a)
+    token = (await first.call("start", {"helpline": "alpha"}))["token"]
+    second = await cluster.visitor(b)
+    assert (await second.call("resume", {"token": token}))["status"] == "queued"
+
+    async def send(tab: Client, prefix: str) -> list[bool]:
+        acks = [
+            await tab.call("message", {"text": "x", "client_msg_id": f"{prefix}{n}"})
+            for n in range(10)
+        ]
+        return ["seq" in ack for ack in acks]
+
+    began = asyncio.get_running_loop().time()
+    results = await asyncio.gather(send(first, "a"), send(second, "b"))
+    elapsed = asyncio.get_running_loop().time() - began
+    stored = sum(sum(tab) for tab in results)
+    # Burst 10 plus 2 per second, for both tabs together (each alone would allow 10).
+    assert 10 <= stored <= 10 + 2 * elapsed + 1, (stored, elapsed)
