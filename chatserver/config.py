@@ -6,6 +6,8 @@ the problem, so whoever edits the file can fix it without reading code.
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import json
 import re
 import tomllib
@@ -126,6 +128,9 @@ class HelplineConfig:
         return tuple(tag.id for tag in self.topics)
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """The optional [server] table."""
@@ -140,6 +145,33 @@ class ServerConfig:
     counselor_idle_minutes: int = 15
     # How long a block lasts when the counselor does not say.
     block_hours: int = 24
+    # A waiting visitor who never wrote keeps their place this long after dropping (at most
+    # visitor_grace_seconds): a burst of silent starts cannot hold the queue for long.
+    silent_visitor_grace_seconds: int = 10
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """The optional [limits] table: how much one visitor, connection or chat may cost."""
+
+    # One chat's log; past either, visitor and counselor messages get chat_full.
+    chat_max_messages: int = 2000
+    chat_max_bytes: int = 2_000_000  # UTF-8 bytes of message text
+    # A visitor's messages in one chat, shared by all their connections: per second, burst.
+    visitor_message_rate: float = 2.0
+    visitor_message_burst: int = 10
+    # Per Socket.IO connection: `message` (per chat for counselors), and every other event.
+    connection_message_rate: float = 2.0
+    connection_message_burst: int = 10
+    connection_event_rate: float = 10.0
+    connection_event_burst: int = 30
+    # One resume answer carries at most this much (per chat); `more: true` asks for another.
+    resume_max_messages: int = 100
+    resume_max_bytes: int = 65_536
+    # New chats per client address per minute, counted in each server process's memory.
+    starts_per_address_per_minute: int = 5
 
 
 # The longest block a counselor may set (30 days), here and on the wire.
@@ -152,6 +184,7 @@ class Config:
     timezone: ZoneInfo
     helplines: tuple[HelplineConfig, ...]
     server: ServerConfig = ServerConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     def helpline(self, helpline_id: str) -> HelplineConfig | None:
         for helpline in self.helplines:
@@ -164,7 +197,7 @@ class Config:
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALTERNATIVE_KINDS = ("phone", "email", "link")
-_TOP_LEVEL_KEYS = ("timezone", "helpline", "server")
+_TOP_LEVEL_KEYS = ("timezone", "helpline", "server", "limits")
 _HELPLINE_KEYS = (
     "id",
     "name",
@@ -187,7 +220,23 @@ _SERVER_KEYS = (
     "embed_origins",
     "counselor_idle_minutes",
     "block_hours",
+    "silent_visitor_grace_seconds",
+    "trusted_proxies",
 )
+# [limits] key -> (minimum, maximum); floats are accepted where the default is one.
+_LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "chat_max_messages": (1, 1_000_000),
+    "chat_max_bytes": (4000, 1_000_000_000),
+    "visitor_message_rate": (0.01, 1000),
+    "visitor_message_burst": (1, 10_000),
+    "connection_message_rate": (0.01, 1000),
+    "connection_message_burst": (1, 10_000),
+    "connection_event_rate": (0.01, 1000),
+    "connection_event_burst": (1, 10_000),
+    "resume_max_messages": (1, 100_000),
+    "resume_max_bytes": (16_384, 100_000_000),
+    "starts_per_address_per_minute": (1, 100_000),
+}
 _ID_RE = re.compile(r"[a-z0-9-]+")
 _RANGE_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 _DATE_RE = re.compile(r"\d{4}-\d\d-\d\d")
@@ -291,7 +340,10 @@ class _Loader:
         timezone = self.timezone(data)
         helplines = self.helplines(data)
         server = self.server(data.get("server"))
-        return Config(file=self.file, timezone=timezone, helplines=helplines, server=server)
+        limits = self.limits(data.get("limits"))
+        return Config(
+            file=self.file, timezone=timezone, helplines=helplines, server=server, limits=limits
+        )
 
     def unknown_keys(
         self, table: dict[str, Any], allowed: tuple[str, ...], helpline: str | None, prefix: str
@@ -672,7 +724,69 @@ class _Loader:
                 maximum=MAX_BLOCK_HOURS,
                 default=defaults.block_hours,
             ),
+            silent_visitor_grace_seconds=self.integer(
+                value,
+                "silent_visitor_grace_seconds",
+                None,
+                "server.silent_visitor_grace_seconds",
+                minimum=1,
+                default=defaults.silent_visitor_grace_seconds,
+            ),
+            trusted_proxies=self.trusted_proxies(value.get("trusted_proxies", [])),
         )
+
+    def trusted_proxies(self, value: object) -> tuple[IPNetwork, ...]:
+        if not isinstance(value, list):
+            raise self.fail(
+                None,
+                "server.trusted_proxies",
+                f'expected an array like ["127.0.0.1", "10.0.0.0/8"], {_got(value)}',
+            )
+        networks = []
+        for index, item in enumerate(value):
+            field = f"server.trusted_proxies[{index}]"
+            if not isinstance(item, str):
+                raise self.fail(None, field, f"expected a string, {_got(item)}")
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise self.fail(
+                    None,
+                    field,
+                    f'expected an IP address or network like "10.0.0.0/8", got {_show(item)}',
+                ) from None
+        return tuple(networks)
+
+    def limits(self, value: object) -> LimitsConfig:
+        if value is None:
+            return LimitsConfig()
+        if not isinstance(value, dict):
+            raise self.fail(None, "limits", f"expected a [limits] table, {_got(value)}")
+        self.unknown_keys(value, tuple(_LIMIT_BOUNDS), None, "limits.")
+        defaults = LimitsConfig()
+        chosen: dict[str, Any] = {}
+        for key, (minimum, maximum) in _LIMIT_BOUNDS.items():
+            if key not in value:
+                continue
+            number = value[key]
+            whole_only = isinstance(getattr(defaults, key), int)
+            allowed = (int,) if whole_only else (int, float)
+            if isinstance(number, bool) or not isinstance(number, allowed):
+                kind = "an integer" if whole_only else "a number"
+                raise self.fail(None, f"limits.{key}", f"expected {kind}, {_got(number)}")
+            if not minimum <= number <= maximum:
+                raise self.fail(
+                    None,
+                    f"limits.{key}",
+                    f"must be from {_plain(minimum)} to {_plain(maximum)}, got {number}",
+                )
+            chosen[key] = float(number) if not whole_only else number
+        return dataclasses.replace(defaults, **chosen)
+
+
+def _plain(number: float) -> str:
+    """1000000 rather than 1e+06 or 1000000.0 in an error line."""
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def _https_origin(text: str) -> str | None:

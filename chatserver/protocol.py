@@ -28,6 +28,8 @@ NOT_IN_CHAT = "not_in_chat"
 # The helpline or colleague a chat should go to cannot take it now (closed, away, full).
 UNAVAILABLE = "unavailable"
 INTERNAL_ERROR = "internal_error"
+# The chat's log holds [limits] chat_max_messages or chat_max_bytes: end it, start anew.
+CHAT_FULL = "chat_full"
 
 # Limits.
 MAX_TEXT_CHARS = 4000

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, NoReturn, Protocol, cast
 
 from chatserver import protocol, texts
 from chatserver.config import Config, HelplineConfig
@@ -23,7 +23,9 @@ from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, M
 from chatserver.crypto import hash_token, new_token
 from chatserver.hours import OpeningHours, opening_hours_by_helpline
 from chatserver.protocol import (
+    CHAT_FULL,
     NOT_IN_CHAT,
+    RATE_LIMITED,
     UNAVAILABLE,
     UNKNOWN_HELPLINE,
     UNKNOWN_TOKEN,
@@ -35,7 +37,18 @@ from chatserver.protocol import (
     TransferRequest,
     message_payload,
 )
-from chatserver.store.base import COUNSELOR, VISITOR, Assignment, Connection, Store
+from chatserver.store.base import (
+    COUNSELOR,
+    VISITOR,
+    Appended,
+    AppendLimits,
+    Assignment,
+    Connection,
+    Refusal,
+    Refused,
+    Store,
+    text_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +220,8 @@ class Switchboard:
             reason = await self.store.ended_reason(chat.token_hash)
             return {"status": "ended", "reason": reason.value if reason else None}
         chat = current
-        messages = [message_payload(m) for m in await self.store.messages_since(chat_id, last_seq)]
+        page, more = await self._resume_page(chat_id, last_seq)
+        messages = [message_payload(m) for m in page]
         if chat.state is ChatState.WAITING:
             position = await self._position(chat)
             helpline = self.helpline(chat.helpline)
@@ -217,13 +231,31 @@ class Switchboard:
                 "position": position,
                 "estimated_wait_s": await self._estimate(helpline, position),
                 "messages": messages,
+                "more": more,
             }
         return {
             "status": "chatting",
             "chat_id": chat.chat_id,
             "counselor_name": chat.counselor_name,
             "messages": messages,
+            "more": more,
         }
+
+    async def _resume_page(self, chat_id: str, last_seq: int) -> tuple[list[Message], bool]:
+        """One bounded page of the log after last_seq, and whether more follows.
+
+        Bounded so that many resumes of a long chat cannot each copy the whole log.
+        """
+        limits = self.config.limits
+        fetched = await self.store.messages_since(chat_id, last_seq, limits.resume_max_messages + 1)
+        page: list[Message] = []
+        size = 0
+        for message in fetched[: limits.resume_max_messages]:
+            size += text_bytes(message.text)
+            if page and size > limits.resume_max_bytes:
+                break
+            page.append(message)
+        return page, len(page) < len(fetched)
 
     async def _position(self, chat: Chat) -> int:
         return await self.store.queue_position(chat.helpline, chat.chat_id) or 0
@@ -250,11 +282,47 @@ class Switchboard:
         chat = await self.store.get_chat(chat_id)
         if chat is None or chat.state is ChatState.ENDED:
             return
-        grace = timedelta(seconds=self.config.server.visitor_grace_seconds)
-        await self.store.set_deadline(_VISITOR_GONE + chat_id, self.clock() + grace)
+        await self.store.set_deadline(_VISITOR_GONE + chat_id, self.clock() + self._grace(chat))
         if chat.state is ChatState.CHATTING and chat.counselor:
             await self.notifier.to_counselor(
                 chat.counselor, "visitor_presence", {"chat_id": chat_id, "connected": False}
+            )
+
+    def _grace(self, chat: Chat) -> timedelta:
+        """A waiting visitor who never wrote keeps their place only briefly.
+
+        So connections that each `start` and vanish cannot hold a helpline's queue full for
+        the whole grace period; whoever wrote something keeps the normal grace.
+        """
+        server = self.config.server
+        seconds = server.visitor_grace_seconds
+        if chat.state is ChatState.WAITING and not chat.visitor_wrote:
+            seconds = min(seconds, server.silent_visitor_grace_seconds)
+        return timedelta(seconds=seconds)
+
+    def _append_limits(self, sender: Sender) -> AppendLimits:
+        """The chat's caps for everyone; a visitor also spends the chat's shared budget."""
+        limits = self.config.limits
+        return AppendLimits(
+            max_messages=limits.chat_max_messages,
+            max_bytes=limits.chat_max_bytes,
+            rate=limits.visitor_message_rate if sender is Sender.VISITOR else None,
+            burst=limits.visitor_message_burst,
+        )
+
+    async def _refuse(self, chat: Chat, refused: Refused) -> NoReturn:
+        if refused.reason is Refusal.RATE:
+            raise ProtocolError(RATE_LIMITED, "too many messages in this chat; slow down")
+        if refused.first:
+            await self._tell_chat_full(chat)
+        raise ProtocolError(CHAT_FULL, "this chat has reached its maximum length")
+
+    async def _tell_chat_full(self, chat: Chat) -> None:
+        """Once per chat, both sides learn why messages are refused (past the cap)."""
+        message = await self._system_message(chat, texts.chat_full_message(chat.lang))
+        if message is not None and chat.state is ChatState.CHATTING and chat.counselor:
+            await self.notifier.to_counselor(
+                chat.counselor, "message", message_payload(message, chat.chat_id)
             )
 
     async def visitor_message(
@@ -264,10 +332,17 @@ class Switchboard:
         if chat is None or chat.state is ChatState.ENDED:
             raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
         appended = await self.store.append_message(
-            chat_id, Sender.VISITOR, request.text, request.client_msg_id, self.clock()
+            chat_id,
+            Sender.VISITOR,
+            request.text,
+            request.client_msg_id,
+            self.clock(),
+            self._append_limits(Sender.VISITOR),
         )
         if appended is None:
             raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
+        if isinstance(appended, Refused):
+            await self._refuse(chat, appended)
         message = appended.message
         if appended.new:
             await self.notifier.to_visitor(
@@ -367,8 +442,9 @@ class Switchboard:
             chat = await self.store.get_chat(chat_id)
             if chat is None or chat.state is not ChatState.CHATTING:
                 continue
-            messages = await self.store.messages_since(chat_id, last_seq.get(chat_id, 0))
-            chats.append(await self._assigned_payload(chat, messages, now))
+            messages, more = await self._resume_page(chat_id, last_seq.get(chat_id, 0))
+            payload = await self._assigned_payload(chat, messages, now)
+            chats.append({**payload, "more": more})
         return {"chats": chats}
 
     async def _assigned_payload(
@@ -394,12 +470,19 @@ class Switchboard:
     async def counselor_message(
         self, username: str, request: MessageRequest, sid: str | None
     ) -> dict[str, Any]:
-        await self._own_chat(username, request.chat_id)
+        chat = await self._own_chat(username, request.chat_id)
         appended = await self.store.append_message(
-            request.chat_id, Sender.COUNSELOR, request.text, request.client_msg_id, self.clock()
+            request.chat_id,
+            Sender.COUNSELOR,
+            request.text,
+            request.client_msg_id,
+            self.clock(),
+            self._append_limits(Sender.COUNSELOR),
         )
         if appended is None:
             raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
+        if isinstance(appended, Refused):
+            await self._refuse(chat, appended)
         message = appended.message
         if appended.new:
             await self.notifier.to_visitor(request.chat_id, "message", message_payload(message))
@@ -482,14 +565,14 @@ class Switchboard:
         await self._count(chat.helpline, now, counting.BLOCKED)
         return {"ok": True}
 
-    async def _system_message(self, chat: Chat, text: str) -> None:
+    async def _system_message(self, chat: Chat, text: str) -> Message | None:
         appended = await self.store.append_message(
             chat.chat_id, Sender.SYSTEM, text, None, self.clock()
         )
-        if appended is not None:
-            await self.notifier.to_visitor(
-                chat.chat_id, "message", message_payload(appended.message)
-            )
+        if not isinstance(appended, Appended):
+            return None
+        await self.notifier.to_visitor(chat.chat_id, "message", message_payload(appended.message))
+        return appended.message
 
     async def queue_stats(self, helplines: list[str]) -> dict[str, Any]:
         now = self.clock()

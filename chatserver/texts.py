@@ -30,6 +30,8 @@ _TEXTS = {
         "de wachtrij, vóór nieuwe bezoekers.",
         "transferred": "Je wordt doorverbonden met {name}. Je staat vooraan in de wachtrij.",
         "blocked": "Je kunt op dit moment geen nieuw gesprek starten.",
+        "chat_full": "Dit gesprek heeft de maximale lengte bereikt: er kunnen geen berichten "
+        "meer bij. Sluit het af en begin zo nodig een nieuw gesprek.",
     },
     "en": {
         "closed": "{name} is closed now. We open again on {when}.",
@@ -39,6 +41,8 @@ _TEXTS = {
         "queue, ahead of new visitors.",
         "transferred": "You are being transferred to {name}. You are first in the queue.",
         "blocked": "You cannot start a new chat right now.",
+        "chat_full": "This chat has reached its maximum length: no more messages fit. End "
+        "it and start a new chat if needed.",
     },
 }
 
@@ -72,3 +76,7 @@ def transferred_message(lang: str, name: str) -> str:
 
 def blocked_message(lang: str) -> str:
     return _TEXTS[lang]["blocked"]
+
+
+def chat_full_message(lang: str) -> str:
+    return _TEXTS[lang]["chat_full"]

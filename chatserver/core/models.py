@@ -63,6 +63,8 @@ class Chat:
     answered: bool = False
     last_seq: int = 0
     end_reason: EndReason | None = None
+    # The visitor has sent at least one message: a silent waiting visitor's place lapses fast.
+    visitor_wrote: bool = False
 
 
 @dataclass(slots=True)

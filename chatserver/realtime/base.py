@@ -15,6 +15,7 @@ from typing import Any
 
 import socketio
 
+from chatserver.config import LimitsConfig
 from chatserver.core.ratelimit import TokenBucket
 from chatserver.protocol import BAD_REQUEST, INTERNAL_ERROR, RATE_LIMITED, ProtocolError
 
@@ -22,9 +23,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, object], Awaitable[dict[str, Any]]]
 
-# Per connection: chat messages at a human pace, other events a little faster.
-MESSAGE_RATE, MESSAGE_BURST = 2.0, 10.0
-EVENT_RATE, EVENT_BURST = 10.0, 30.0
+# Per connection: chat messages at a human pace, other events a little faster; the rates
+# are [limits] connection_* in the config.
 # A counselor's chats each get a message budget; past this many, they share one.
 MAX_BUCKETS_PER_CONNECTION = 64
 
@@ -34,9 +34,15 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    def __init__(self, namespace: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        clock: Callable[[], float] = time.monotonic,
+        limits: LimitsConfig | None = None,
+    ) -> None:
         super().__init__(namespace)
         self._monotonic = clock
+        self._limits = limits or LimitsConfig()
         # Per connection: bucket name -> bucket (see _bucket_name).
         self._buckets: dict[str, dict[str, TokenBucket]] = {}
         self.handlers: dict[str, Handler] = {}
@@ -91,10 +97,12 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             name = "message" if name.startswith("message") else "event"
         bucket = buckets.get(name)
         if bucket is None:
+            limits = self._limits
             if name.startswith("message"):
-                bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
+                rate, burst = limits.connection_message_rate, limits.connection_message_burst
             else:
-                bucket = TokenBucket(EVENT_RATE, EVENT_BURST)
+                rate, burst = limits.connection_event_rate, limits.connection_event_burst
+            bucket = TokenBucket(rate, burst)
             buckets[name] = bucket
         return bucket.allow(self._monotonic())
 

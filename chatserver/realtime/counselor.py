@@ -24,7 +24,7 @@ class _Connection:
 
 class CounselorNamespace(GuardedNamespace):
     def __init__(self, board: Switchboard, auth: Authenticator) -> None:
-        super().__init__(COUNSELOR_NAMESPACE)
+        super().__init__(COUNSELOR_NAMESPACE, limits=board.config.limits)
         self.board = board
         self.auth = auth
         self.connections: dict[str, _Connection] = {}

@@ -1,7 +1,9 @@
 """The /visitor namespace: anonymous visitors, no login, one chat per connection.
 
 The connect handler reads nothing from the request: no address, no headers. A connection
-is tied to a chat only by the random resume token the visitor holds.
+is tied to a chat only by the random resume token the visitor holds. The one exception is
+`start`: it reads the peer address (or a trusted proxy's X-Forwarded-For) only to turn it
+into a keyed digest for the in-memory start limiter (start_limit.py), never to keep it.
 """
 
 from __future__ import annotations
@@ -10,16 +12,21 @@ from typing import Any
 
 from chatserver import protocol
 from chatserver.core.models import EndReason
-from chatserver.protocol import BAD_REQUEST, NOT_IN_CHAT, ProtocolError
+from chatserver.protocol import BAD_REQUEST, NOT_IN_CHAT, RATE_LIMITED, ProtocolError
 from chatserver.realtime.base import GuardedNamespace
 from chatserver.realtime.rooms import VISITOR_NAMESPACE, chat_room
+from chatserver.start_limit import StartLimiter
 from chatserver.switchboard import Switchboard
 
 
 class VisitorNamespace(GuardedNamespace):
     def __init__(self, board: Switchboard) -> None:
-        super().__init__(VISITOR_NAMESPACE)
+        super().__init__(VISITOR_NAMESPACE, limits=board.config.limits)
         self.board = board
+        self.start_limiter = StartLimiter(
+            board.config.limits.starts_per_address_per_minute,
+            board.config.server.trusted_proxies,
+        )
         # This process's connections only: sid -> chat_id.
         self.chat_of: dict[str, str] = {}
         self.handlers = {
@@ -51,6 +58,13 @@ class VisitorNamespace(GuardedNamespace):
         request = protocol.parse_start(data)
         if sid in self.chat_of:
             raise ProtocolError(BAD_REQUEST, "this connection already has a chat")
+        # The address becomes a keyed digest here and goes no further (start_limit.py).
+        key = self.start_limiter.client_key(self.server.get_environ(sid, self.namespace))
+        wait = self.start_limiter.try_start(key, self.board.clock())
+        if wait is not None:
+            raise ProtocolError(
+                RATE_LIMITED, f"too many new chats from this address; try again in {wait} s"
+            )
         ack, chat_id = await self.board.start(request, sid)
         if chat_id is not None:
             self.chat_of[sid] = chat_id

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Protocol
 
 from chatserver.core.counting import DailyCounts
@@ -69,6 +70,35 @@ class Appended:
     message: Message
     # False when the client_msg_id was seen before: the original message, not stored again.
     new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AppendLimits:
+    """What append_message enforces for one message (see config.LimitsConfig)."""
+
+    max_messages: int
+    max_bytes: int
+    # The chat's visitor budget (a token bucket shared by all the visitor's connections and
+    # server processes): tokens per second and bucket size; None for no rate limit.
+    rate: float | None = None
+    burst: int = 0
+
+
+class Refusal(StrEnum):
+    FULL = "full"  # the chat's log holds max_messages or max_bytes
+    RATE = "rate"  # the visitor's budget in this chat is spent
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: Refusal
+    # The chat's first FULL refusal, so its counselor is told exactly once.
+    first: bool = False
+
+
+def text_bytes(text: str) -> int:
+    """What a message's text counts against a chat's max_bytes: its UTF-8 length."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 class Store(Protocol):
@@ -165,13 +195,20 @@ class Store(Protocol):
         text: str,
         client_msg_id: str | None,
         now: datetime,
-    ) -> Appended | None:
+        limits: AppendLimits | None = None,
+    ) -> Appended | Refused | None:
         """Store a message under the chat's next seq; None when the chat is not open.
 
-        A client_msg_id the chat has seen before returns the original message with new=False.
+        A client_msg_id the chat has seen before returns the original message with new=False
+        (before any limit is checked, so a retry never counts twice). With limits, a chat
+        whose log is full, or whose visitor budget is spent, refuses the message and stores
+        nothing. A visitor's message marks the chat visitor_wrote.
         """
 
-    async def messages_since(self, chat_id: str, last_seq: int) -> list[Message]: ...
+    async def messages_since(
+        self, chat_id: str, last_seq: int, limit: int | None = None
+    ) -> list[Message]:
+        """The messages after last_seq in seq order; at most limit of them when given."""
 
     # --- counselors ------------------------------------------------------------------
 

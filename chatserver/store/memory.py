@@ -15,14 +15,19 @@ from pathlib import Path
 from chatserver.core.assignment import choose_counselor, eligible
 from chatserver.core.counting import DailyCounts
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
+from chatserver.core.ratelimit import TokenBucket
 from chatserver.store.base import (
     COUNSELOR,
     VISITOR,
     Appended,
+    AppendLimits,
     Assignment,
     Connection,
     QueueSummary,
+    Refusal,
+    Refused,
     queue_score,
+    text_bytes,
 )
 from chatserver.store.counts_file import CountsFile
 
@@ -34,6 +39,11 @@ class _ChatRecord:
     by_client_msg_id: dict[str, Message] = dataclasses.field(default_factory=dict)
     visitor_connections: set[str] = dataclasses.field(default_factory=set)
     note: str | None = None
+    # UTF-8 bytes of every stored text, for AppendLimits.max_bytes.
+    log_bytes: int = 0
+    full_told: bool = False
+    # The visitor's message budget in this chat, shared by all their connections.
+    visitor_budget: TokenBucket | None = None
 
 
 def _copy_chat(chat: Chat) -> Chat:
@@ -274,13 +284,22 @@ class MemoryStore:
         text: str,
         client_msg_id: str | None,
         now: datetime,
-    ) -> Appended | None:
+        limits: AppendLimits | None = None,
+    ) -> Appended | Refused | None:
         record = self._chats.get(chat_id)
         if record is None or record.chat.state is ChatState.ENDED:
             return None
         key = f"{sender.value}:{client_msg_id}" if client_msg_id else None
         if key is not None and key in record.by_client_msg_id:
             return Appended(message=record.by_client_msg_id[key], new=False)
+        size = text_bytes(text)
+        if limits is not None:
+            refused = self._refusal(record, size, limits, now)
+            if refused is not None:
+                return refused
+        record.log_bytes += size
+        if sender is Sender.VISITOR:
+            record.chat.visitor_wrote = True
         record.chat.last_seq += 1
         message = Message(
             seq=record.chat.last_seq, sender=sender, text=text, ts=now, client_msg_id=client_msg_id
@@ -290,12 +309,33 @@ class MemoryStore:
             record.by_client_msg_id[key] = message
         return Appended(message=message, new=True)
 
-    async def messages_since(self, chat_id: str, last_seq: int) -> list[Message]:
+    @staticmethod
+    def _refusal(
+        record: _ChatRecord, size: int, limits: AppendLimits, now: datetime
+    ) -> Refused | None:
+        if record.chat.last_seq >= limits.max_messages or (
+            record.log_bytes + size > limits.max_bytes
+        ):
+            first = not record.full_told
+            record.full_told = True
+            return Refused(Refusal.FULL, first=first)
+        if limits.rate is not None:
+            if record.visitor_budget is None:
+                record.visitor_budget = TokenBucket(limits.rate, limits.burst)
+            if not record.visitor_budget.allow(now.timestamp()):
+                return Refused(Refusal.RATE)
+        return None
+
+    async def messages_since(
+        self, chat_id: str, last_seq: int, limit: int | None = None
+    ) -> list[Message]:
         record = self._chats.get(chat_id)
         if record is None:
             return []
         # Messages are stored in seq order starting at 1, so the slice is direct.
-        return list(record.messages[last_seq:]) if last_seq >= 0 else list(record.messages)
+        start = max(0, last_seq)
+        end = None if limit is None else start + limit
+        return list(record.messages[start:end])
 
     # --- counselors ------------------------------------------------------------------
 

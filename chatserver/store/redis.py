@@ -26,7 +26,17 @@ from chatserver import crypto
 from chatserver.core.counting import DailyCounts
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.store import redis_scripts as lua
-from chatserver.store.base import Appended, Assignment, Connection, QueueSummary, queue_score
+from chatserver.store.base import (
+    Appended,
+    AppendLimits,
+    Assignment,
+    Connection,
+    QueueSummary,
+    Refusal,
+    Refused,
+    queue_score,
+    text_bytes,
+)
 
 DEFAULT_PREFIX = "chatserver:"
 # An open chat's keys expire this long after its last activity if no process ends it.
@@ -93,6 +103,7 @@ def _chat(chat_id: str, f: dict[str, str]) -> Chat:
         last_seq=int(f.get("last_seq") or 0),
         end_reason=EndReason(reason) if reason else None,
         session_hash=f.get("session_hash") or None,
+        visitor_wrote=f.get("visitor_wrote") == "1",
     )
 
 
@@ -332,28 +343,47 @@ class RedisStore:
         text: str,
         client_msg_id: str | None,
         now: datetime,
-    ) -> Appended | None:
+        limits: AppendLimits | None = None,
+    ) -> Appended | Refused | None:
         chat_key = await self._chat_key(chat_id)
         if chat_key is None:
             return None
         draft = Message(seq=0, sender=sender, text=text, ts=now, client_msg_id=client_msg_id)
         dedupe = f"{sender.value}:{client_msg_id}" if client_msg_id else ""
+        caps: list[str | int] = [0, 0, 0, 0]
+        if limits is not None:
+            rate = f"{limits.rate:.6f}" if limits.rate is not None else 0
+            caps = [limits.max_messages, limits.max_bytes, rate, limits.burst]
         result = await self._run(
-            "append", chat_id, dedupe, self._seal(chat_key, chat_id, draft), CHAT_TTL_SECONDS
+            "append",
+            chat_id,
+            dedupe,
+            self._seal(chat_key, chat_id, draft),
+            CHAT_TTL_SECONDS,
+            sender.value,
+            text_bytes(text),
+            *caps,
+            _ts(now),
         )
         if not result:
             return None
+        if int(result[0]) == 0:
+            reason = Refusal(cast(str, _str(result[1])))
+            return Refused(reason, first=int(result[2]) == 1)
         seq, new = int(result[0]), int(result[1]) == 1
         if new:
             return Appended(message=Message(seq, sender, text, now, client_msg_id), new=True)
         return Appended(message=self._open(chat_key, chat_id, seq, result[2]), new=False)
 
-    async def messages_since(self, chat_id: str, last_seq: int) -> list[Message]:
+    async def messages_since(
+        self, chat_id: str, last_seq: int, limit: int | None = None
+    ) -> list[Message]:
         chat_key = await self._chat_key(chat_id)
         if chat_key is None:
             return []
-        sealed = await self.redis.lrange(self._key("chat", chat_id, "log"), max(0, last_seq), -1)
         start = max(0, last_seq)
+        end = -1 if limit is None else start + limit - 1
+        sealed = await self.redis.lrange(self._key("chat", chat_id, "log"), start, end)
         return [
             self._open(chat_key, chat_id, start + i + 1, cast(bytes, s))
             for i, s in enumerate(sealed)

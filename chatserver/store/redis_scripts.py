@@ -169,8 +169,10 @@ return ids
 """
 )
 
-# ARGV: prefix, chat_id, dedupe key ('' for none), sealed entry, ttl.
-# Returns {seq, new (1/0), sealed entry of the original when not new} or nil if not open.
+# ARGV: prefix, chat_id, dedupe key ('' for none), sealed entry, ttl, sender, text bytes,
+# max_messages (0: no cap), max_bytes, rate (0: no rate limit), burst, now.
+# Returns {seq, new (1/0), sealed entry of the original when not new}, nil if not open, or
+# {0, 'full', first (1/0)} / {0, 'rate', 0} when a limit refuses the message.
 APPEND_MESSAGE = (
     _HELPERS
     + r"""
@@ -183,7 +185,28 @@ if ARGV[3] ~= '' then
     return {tonumber(seen), 0, redis.call('LINDEX', key .. ':log', tonumber(seen) - 1)}
   end
 end
+local size = tonumber(ARGV[7])
+if tonumber(ARGV[8]) > 0 then
+  local count = tonumber(redis.call('HGET', key, 'last_seq') or '0')
+  local bytes = tonumber(redis.call('HGET', key, 'log_bytes') or '0')
+  if count >= tonumber(ARGV[8]) or bytes + size > tonumber(ARGV[9]) then
+    return {0, 'full', redis.call('HSETNX', key, 'full_told', '1')}
+  end
+end
+local rate = tonumber(ARGV[10])
+if rate > 0 then
+  -- The visitor's token bucket for this chat, shared by every connection and process.
+  local burst, now = tonumber(ARGV[11]), tonumber(ARGV[12])
+  local tokens = tonumber(redis.call('HGET', key, 'rate_tokens') or '') or burst
+  local at = tonumber(redis.call('HGET', key, 'rate_at') or '') or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+  if tokens < 1 then return {0, 'rate', 0} end
+  redis.call('HSET', key, 'rate_tokens', string.format('%.6f', tokens - 1),
+    'rate_at', string.format('%.6f', math.max(at, now)))
+end
 local seq = redis.call('HINCRBY', key, 'last_seq', 1)
+redis.call('HINCRBY', key, 'log_bytes', size)
+if ARGV[6] == 'visitor' then redis.call('HSET', key, 'visitor_wrote', '1') end
 redis.call('RPUSH', key .. ':log', ARGV[4])
 if ARGV[3] ~= '' then redis.call('HSET', key .. ':ids', ARGV[3], seq) end
 local ttl = tonumber(ARGV[5])

@@ -315,7 +315,7 @@ async function resume() {
   const socket = state.socket;
   if (!socket?.connected) return;
   const last_seq = {};
-  for (const chat of state.chats.values()) if (!chat.ended) last_seq[chat.chat_id] = chat.lastSeq;
+  for (const chat of state.chats.values()) if (!chat.ended) last_seq[chat.chat_id] = contiguousSeq(chat);
   let ack;
   try {
     ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("resume", { last_seq });
@@ -355,6 +355,18 @@ async function resume() {
   save();
   renderTabs();
   for (const chat of state.chats.values()) flushOutbox(chat);
+  // A long log comes in pages (protocol 1.1): ask again from what we now have.
+  if ((ack.chats || []).some((data) => data.more)) resume();
+}
+
+// The highest seq up to which nothing is missing (messages are kept sorted by seq).
+function contiguousSeq(chat) {
+  let seq = 0;
+  for (const message of chat.messages) {
+    if (message.seq === seq + 1) seq += 1;
+    else if (message.seq > seq + 1) break;
+  }
+  return seq;
 }
 
 function onAssigned(data) {

@@ -12,6 +12,7 @@ const STORAGE_KEY = "chatserver.visitor";
 const TAB_KEY = "chatserver.tab";
 const ACK_TIMEOUT_MS = 10000;
 const RETRY_MS = 1500;
+const START_LIMITED_RETRY_MS = 15000;
 const GAP_WAIT_MS = 800;
 const TRANSIENT = new Set(["rate_limited", "internal_error", "timeout", "offline"]);
 
@@ -142,8 +143,10 @@ export class VisitorChat {
       if (TRANSIENT.has(ack.error.code)) {
         // The start may or may not have happened: try again on a fresh connection, which
         // cannot be holding a chat already. A chat left behind times out on the server.
+        // Too many starts from this network: the server counts per minute, so wait longer.
+        const wait = ack.error.code === "rate_limited" ? START_LIMITED_RETRY_MS : RETRY_MS;
         this.socket.disconnect();
-        setTimeout(() => this.over || this.socket.connect(), RETRY_MS);
+        setTimeout(() => this.over || this.socket.connect(), wait);
       } else {
         this.close();
         this.events.onFailed(ack.error.code);
@@ -182,7 +185,7 @@ export class VisitorChat {
   }
 
   async resumeOnce() {
-    const ack = await this.call("resume", { token: this.token, last_seq: this.lastSeq });
+    const ack = await this.call("resume", { token: this.token, last_seq: this.contiguousSeq() });
     if (this.over) return;
     if (ack.error) {
       if (ack.error.code === "unknown_token") this.finish("gone", {});
@@ -201,7 +204,17 @@ export class VisitorChat {
     if (this.assigned) this.events.onAssigned(ack.counselor_name);
     else this.events.onQueue(ack);
     this.receive(ack.messages || []);
+    // A long log comes in pages (protocol 1.1): ask again from what we now have.
+    if (ack.more) this.resumeAgain = true;
     this.pump();
+  }
+
+  // The highest seq up to which nothing is missing: resume from there, so a gap (or a page
+  // not yet fetched) is filled even when later messages already came in as events.
+  contiguousSeq() {
+    let seq = 0;
+    while (this.seqs.has(seq + 1)) seq += 1;
+    return seq;
   }
 
   receive(messages) {

@@ -69,6 +69,10 @@ timezone = "Europe/Amsterdam"
 [server]
 embed_origins = ["https://stopitnow.nl"]
 
+[limits]
+# Every browser here comes from 127.0.0.1.
+starts_per_address_per_minute = 1000
+
 [[helpline]]
 id = "alpha"
 name = "Alpha"

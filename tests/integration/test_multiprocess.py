@@ -21,7 +21,9 @@ from tests.redis_server import RedisServer
 CONFIG = always_open_config(
     max_queue=50,
     max_chats=3,
-    server="[server]\nvisitor_grace_seconds = 60\ncounselor_grace_seconds = 3\n",
+    server="[server]\nvisitor_grace_seconds = 60\ncounselor_grace_seconds = 3\n"
+    # Every visitor here comes from 127.0.0.1.
+    "[limits]\nstarts_per_address_per_minute = 1000\n",
 )
 
 
@@ -286,3 +288,27 @@ async def test_a_dead_process_leaves_no_ghost_counselor_and_its_chats_go_to_a_co
     assert [m["text"] for m in handed_over["messages"]][:1] == ["hallo Carla"]
     assert await visitor.until("assigned", lambda e: e["counselor_name"] == "Otto")
     assert (await late.next("assigned"))["counselor_name"] == "Otto"
+
+
+async def test_a_visitors_message_budget_is_shared_by_tabs_on_two_processes(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.start("a"), await cluster.start("b")
+    first = await cluster.visitor(a)
+    token = (await first.call("start", {"helpline": "alpha"}))["token"]
+    second = await cluster.visitor(b)
+    assert (await second.call("resume", {"token": token}))["status"] == "queued"
+
+    async def send(tab: Client, prefix: str) -> list[bool]:
+        acks = [
+            await tab.call("message", {"text": "x", "client_msg_id": f"{prefix}{n}"})
+            for n in range(10)
+        ]
+        return ["seq" in ack for ack in acks]
+
+    began = asyncio.get_running_loop().time()
+    results = await asyncio.gather(send(first, "a"), send(second, "b"))
+    elapsed = asyncio.get_running_loop().time() - began
+    stored = sum(sum(tab) for tab in results)
+    # Burst 10 plus 2 per second, for both tabs together (each alone would allow 10).
+    assert 10 <= stored <= 10 + 2 * elapsed + 1, (stored, elapsed)

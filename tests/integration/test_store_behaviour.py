@@ -18,7 +18,17 @@ import pytest
 
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Sender
 from chatserver.crypto import key_encryption_key
-from chatserver.store.base import COUNSELOR, VISITOR, Connection, QueueSummary, Store
+from chatserver.store.base import (
+    COUNSELOR,
+    VISITOR,
+    Appended,
+    AppendLimits,
+    Connection,
+    QueueSummary,
+    Refusal,
+    Refused,
+    Store,
+)
 from chatserver.store.memory import MemoryStore
 
 T0 = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
@@ -866,6 +876,93 @@ async def test_messages_since_gives_what_came_after_last_seq(store: Store) -> No
 
 async def test_messages_since_for_an_unknown_chat_is_empty(store: Store) -> None:
     assert await store.messages_since("nope", 0) == []
+
+
+async def test_messages_since_gives_at_most_limit_messages(store: Store) -> None:
+    await enqueue(store, "c1")
+    for i in range(1, 6):
+        await store.append_message("c1", Sender.VISITOR, f"m{i}", None, at(i))
+    assert [m.seq for m in await store.messages_since("c1", 0, 2)] == [1, 2]
+    assert [m.seq for m in await store.messages_since("c1", 3, 10)] == [4, 5]
+    assert await store.messages_since("c1", 5, 2) == []
+
+
+# --- limits on a chat's log and the visitor's budget ---------------------------------------
+
+CAPS = AppendLimits(max_messages=3, max_bytes=1000)
+
+
+async def test_a_full_chat_refuses_messages_and_reports_the_first_refusal_once(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1")
+    for i in range(3):
+        appended = await store.append_message("c1", Sender.VISITOR, "x", f"m{i}", T0, CAPS)
+        assert isinstance(appended, Appended)
+    first = await store.append_message("c1", Sender.COUNSELOR, "y", "c1", T0, CAPS)
+    again = await store.append_message("c1", Sender.VISITOR, "z", "m9", T0, CAPS)
+    assert first == Refused(Refusal.FULL, first=True)
+    assert again == Refused(Refusal.FULL, first=False)
+    # A retry of a stored message still gets its seq; a system message still goes in.
+    retry = await store.append_message("c1", Sender.VISITOR, "x", "m0", T0, CAPS)
+    assert isinstance(retry, Appended)
+    assert retry.message.seq == 1
+    system = await store.append_message("c1", Sender.SYSTEM, "full", None, T0)
+    assert isinstance(system, Appended)
+    assert [m.seq for m in await store.messages_since("c1", 0)] == [1, 2, 3, 4]
+
+
+async def test_a_chat_is_also_full_by_the_bytes_of_its_texts(store: Store) -> None:
+    await enqueue(store, "c1")
+    caps = AppendLimits(max_messages=100, max_bytes=10)
+    assert isinstance(
+        await store.append_message("c1", Sender.VISITOR, "é" * 4, "a", T0, caps), Appended
+    )
+    # 8 bytes stored; 3 more would make 11.
+    refused = await store.append_message("c1", Sender.VISITOR, "abc", "b", T0, caps)
+    assert refused == Refused(Refusal.FULL, first=True)
+    assert isinstance(
+        await store.append_message("c1", Sender.VISITOR, "ab", "c", T0, caps), Appended
+    )
+
+
+async def test_the_visitor_budget_is_shared_per_chat_and_refills_with_time(store: Store) -> None:
+    await enqueue(store, "c1", "c2")
+    budget = AppendLimits(max_messages=100, max_bytes=10_000, rate=1.0, burst=3)
+    results = [
+        await store.append_message("c1", Sender.VISITOR, "x", f"m{i}", T0, budget) for i in range(5)
+    ]
+    assert [isinstance(r, Appended) for r in results] == [True, True, True, False, False]
+    assert results[3] == Refused(Refusal.RATE)
+    # Another chat has its own budget; a retry spends nothing.
+    assert isinstance(
+        await store.append_message("c2", Sender.VISITOR, "x", "m0", T0, budget), Appended
+    )
+    assert isinstance(
+        await store.append_message("c1", Sender.VISITOR, "x", "m0", T0, budget), Appended
+    )
+    later = await store.append_message("c1", Sender.VISITOR, "x", "m7", at(1), budget)
+    assert isinstance(later, Appended)
+    assert later.message.seq == 4
+
+
+async def test_racing_messages_never_overspend_the_visitor_budget(store: Store) -> None:
+    await enqueue(store, "c1")
+    budget = AppendLimits(max_messages=100, max_bytes=10_000, rate=1.0, burst=5)
+    results = await asyncio.gather(
+        *(store.append_message("c1", Sender.VISITOR, "x", f"m{i}", T0, budget) for i in range(20))
+    )
+    assert sum(isinstance(r, Appended) for r in results) == 5
+
+
+async def test_a_visitor_message_marks_the_chat_as_written(store: Store) -> None:
+    await enqueue(store, "c1")
+    await store.append_message("c1", Sender.SYSTEM, "hello", None, T0)
+    chat = await store.get_chat("c1")
+    assert chat is not None and not chat.visitor_wrote
+    await store.append_message("c1", Sender.VISITOR, "hi", "m1", T0)
+    chat = await store.get_chat("c1")
+    assert chat is not None and chat.visitor_wrote
 
 
 # --- counselors --------------------------------------------------------------------------

@@ -190,6 +190,8 @@ async def test_visitor_keeps_queue_place_within_grace_and_is_abandoned_after(
     await second.connect()
     token = (await first.call("start", {"helpline": "alpha"}))["token"]
     await second.call("start", {"helpline": "alpha"})
+    # A visitor who wrote something keeps the full grace (a silent one only a short one).
+    await first.call("message", {"text": "is er iemand?", "client_msg_id": "v1"})
     await first.disconnect()
     await server.until_visitor_gone(token)
     server.clock.advance(59)

@@ -14,6 +14,7 @@ from chatserver.config import (
     Alternative,
     CannedResponse,
     ConfigError,
+    LimitsConfig,
     ServerConfig,
     TimeRange,
     load_config,
@@ -678,3 +679,55 @@ def test_shipped_demo_config_loads_and_is_always_open() -> None:
     for helpline_config in config.helplines:
         assert all(ranges == (TimeRange(0, 1440),) for ranges in helpline_config.hours.values())
         assert not helpline_config.exceptions
+
+
+# --- [limits] and the new [server] settings ---------------------------------------------------
+
+
+def test_limits_table_is_optional_with_documented_defaults(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline())
+    limits = load_config(tmp_path).limits
+    assert limits == LimitsConfig()
+    assert (limits.chat_max_messages, limits.chat_max_bytes) == (2000, 2_000_000)
+    assert (limits.resume_max_messages, limits.resume_max_bytes) == (100, 65_536)
+    assert limits.starts_per_address_per_minute == 5
+
+
+def test_limits_are_loaded_and_rates_may_be_fractions(tmp_path: Path) -> None:
+    limits = "[limits]\nchat_max_messages = 50\nvisitor_message_rate = 0.5\n"
+    write(tmp_path, HEADER + limits + helpline())
+    loaded = load_config(tmp_path).limits
+    assert (loaded.chat_max_messages, loaded.visitor_message_rate) == (50, 0.5)
+    assert loaded.chat_max_bytes == LimitsConfig().chat_max_bytes
+
+
+def test_a_limit_out_of_range_is_named(tmp_path: Path) -> None:
+    text = HEADER + "[limits]\nchat_max_messages = 0\n" + helpline()
+    check(tmp_path, text, None, "limits.chat_max_messages", "from 1 to", "got 0")
+
+
+def test_a_count_limit_must_be_a_whole_number(tmp_path: Path) -> None:
+    text = HEADER + "[limits]\nresume_max_messages = 2.5\n" + helpline()
+    check(tmp_path, text, None, "limits.resume_max_messages", "expected an integer", "2.5")
+
+
+def test_an_unknown_limit_is_a_typo(tmp_path: Path) -> None:
+    text = HEADER + "[limits]\nchat_max_message = 10\n" + helpline()
+    check(tmp_path, text, None, "limits.chat_max_message", "unknown key")
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
+    server = '[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n'
+    write(tmp_path, HEADER + server + helpline())
+    proxies = load_config(tmp_path).server.trusted_proxies
+    assert [str(p) for p in proxies] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+
+
+def test_a_trusted_proxy_that_is_no_address_is_named(tmp_path: Path) -> None:
+    text = HEADER + '[server]\ntrusted_proxies = ["proxy.local"]\n' + helpline()
+    check(tmp_path, text, None, "server.trusted_proxies[0]", '"proxy.local"')
+
+
+def test_silent_visitor_grace_defaults_to_ten_seconds(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + helpline())
+    assert load_config(tmp_path).server.silent_visitor_grace_seconds == 10
