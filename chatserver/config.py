@@ -150,6 +150,12 @@ class ServerConfig:
     silent_visitor_grace_seconds: int = 10
     # Reverse proxies whose X-Forwarded-For names the client (addresses or networks).
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # A protocol-2 console must confirm an assignment this soon, or the chat goes back to
+    # the front of the queue and the counselor is set unavailable.
+    assignment_confirm_seconds: int = 10
+    # A protocol-2 console that leaves the server's heartbeats unanswered this long is
+    # disconnected (its counselor's grace period starts); heartbeats go every third of it.
+    counselor_liveness_seconds: int = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +228,8 @@ _SERVER_KEYS = (
     "block_hours",
     "silent_visitor_grace_seconds",
     "trusted_proxies",
+    "assignment_confirm_seconds",
+    "counselor_liveness_seconds",
 )
 # [limits] key -> (minimum, maximum); floats are accepted where the default is one.
 _LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
@@ -733,6 +741,24 @@ class _Loader:
                 default=defaults.silent_visitor_grace_seconds,
             ),
             trusted_proxies=self.trusted_proxies(value.get("trusted_proxies", [])),
+            assignment_confirm_seconds=self.integer(
+                value,
+                "assignment_confirm_seconds",
+                None,
+                "server.assignment_confirm_seconds",
+                minimum=2,
+                maximum=300,
+                default=defaults.assignment_confirm_seconds,
+            ),
+            counselor_liveness_seconds=self.integer(
+                value,
+                "counselor_liveness_seconds",
+                None,
+                "server.counselor_liveness_seconds",
+                minimum=3,
+                maximum=300,
+                default=defaults.counselor_liveness_seconds,
+            ),
         )
 
     def trusted_proxies(self, value: object) -> tuple[IPNetwork, ...]:

@@ -15,7 +15,9 @@ from typing import Any
 from chatserver.config import LANGUAGES, MAX_BLOCK_HOURS
 from chatserver.core.models import Message
 
-PROTOCOL_VERSION = 1
+# The newest protocol this server speaks. A client says which it speaks in its connect
+# `auth` ({protocol: 2}); without it, it is a v1 client and is served as v1 always was.
+PROTOCOL_VERSION = 2
 
 # Error codes (ack {error: {code, message}}).
 BAD_REQUEST = "bad_request"
@@ -28,6 +30,8 @@ NOT_IN_CHAT = "not_in_chat"
 # The helpline or colleague a chat should go to cannot take it now (closed, away, full).
 UNAVAILABLE = "unavailable"
 INTERNAL_ERROR = "internal_error"
+# Connect refusal: the client asked for a protocol newer than this server's.
+UNSUPPORTED_PROTOCOL = "unsupported_protocol"
 # The chat's log holds [limits] chat_max_messages or chat_max_bytes: end it, start anew.
 CHAT_FULL = "chat_full"
 
@@ -182,6 +186,18 @@ def parse_typing(data: object, *, with_chat_id: bool) -> tuple[str, bool]:
 
 def parse_chat_id(data: object) -> str:
     return _string(_object(data), "chat_id", max_chars=MAX_CHAT_ID_CHARS)
+
+
+def parse_client_protocol(auth: object) -> int:
+    """The protocol version a client declared on connect (1 when it declared none)."""
+    version = auth.get("protocol", 1) if isinstance(auth, Mapping) else 1
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ProtocolError(BAD_REQUEST, "'protocol' must be a whole number from 1")
+    if version > PROTOCOL_VERSION:
+        raise ProtocolError(
+            UNSUPPORTED_PROTOCOL, f"this server speaks protocol 1 to {PROTOCOL_VERSION}"
+        )
+    return version
 
 
 def parse_empty(data: object) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, Protocol, cast
 
@@ -68,6 +69,18 @@ ANNOUNCE_DELAY_SECONDS = 0.1
 _VISITOR_GONE = "visitor-gone:"
 _COUNSELOR_GONE = "counselor-gone:"
 _FORGET_ENDED = "forget-ended:"
+_OFFER = "offer:"
+
+
+@dataclass(slots=True)
+class Counters:
+    """What this process did since it started, for /metrics (Prometheus counters)."""
+
+    assignments: int = 0
+    # Made by the tick's safety net rather than by the event that should have made them.
+    assignments_by_sweep: int = 0
+    # Offers that went unconfirmed and were put back at the front of the queue.
+    offers_withdrawn: int = 0
 
 
 class Notifier(Protocol):
@@ -104,6 +117,7 @@ class Switchboard:
         # This process's own connections: sid -> (VISITOR, chat_id) or (COUNSELOR, username).
         self._local: dict[str, tuple[str, str]] = {}
         self._announce_pending: set[str] = set()
+        self.counters = Counters()
         # Counselor -> their last event on this process, for the idle timer. In memory per
         # process: with several processes, each judges only its own connections' activity.
         self._last_activity: dict[str, datetime] = {}
@@ -222,8 +236,9 @@ class Switchboard:
         chat = current
         page, more = await self._resume_page(chat_id, last_seq)
         messages = [message_payload(m) for m in page]
-        if chat.state is ChatState.WAITING:
-            position = await self._position(chat)
+        if chat.state is not ChatState.CHATTING:
+            # An offered chat is first in line until its counselor's console confirms it.
+            position = 1 if chat.state is ChatState.OFFERED else await self._position(chat)
             helpline = self.helpline(chat.helpline)
             return {
                 "status": "queued",
@@ -266,7 +281,7 @@ class Switchboard:
         connections = await self.store.visitor_connected(chat_id, self._connection(sid))
         await self.store.clear_deadline(_VISITOR_GONE + chat_id)
         chat = await self.store.get_chat(chat_id)
-        if connections == 1 and chat and chat.state is ChatState.CHATTING and chat.counselor:
+        if connections == 1 and chat and chat.with_counselor and chat.counselor:
             await self.notifier.to_counselor(
                 chat.counselor, "visitor_presence", {"chat_id": chat_id, "connected": True}
             )
@@ -283,7 +298,7 @@ class Switchboard:
         if chat is None or chat.state is ChatState.ENDED:
             return
         await self.store.set_deadline(_VISITOR_GONE + chat_id, self.clock() + self._grace(chat))
-        if chat.state is ChatState.CHATTING and chat.counselor:
+        if chat.with_counselor and chat.counselor:
             await self.notifier.to_counselor(
                 chat.counselor, "visitor_presence", {"chat_id": chat_id, "connected": False}
             )
@@ -320,7 +335,7 @@ class Switchboard:
     async def _tell_chat_full(self, chat: Chat) -> None:
         """Once per chat, both sides learn why messages are refused (past the cap)."""
         message = await self._system_message(chat, texts.chat_full_message(chat.lang))
-        if message is not None and chat.state is ChatState.CHATTING and chat.counselor:
+        if message is not None and chat.with_counselor and chat.counselor:
             await self.notifier.to_counselor(
                 chat.counselor, "message", message_payload(message, chat.chat_id)
             )
@@ -348,7 +363,7 @@ class Switchboard:
             await self.notifier.to_visitor(
                 chat_id, "message", message_payload(message), skip_sid=sid
             )
-            if chat.state is ChatState.CHATTING and chat.counselor:
+            if chat.with_counselor and chat.counselor:
                 await self.notifier.to_counselor(
                     chat.counselor, "message", message_payload(message, chat_id)
                 )
@@ -358,7 +373,7 @@ class Switchboard:
         chat = await self.store.get_chat(chat_id)
         if chat is None or chat.state is ChatState.ENDED:
             raise ProtocolError(NOT_IN_CHAT, "this chat has ended")
-        if chat.state is ChatState.CHATTING and chat.counselor:
+        if chat.with_counselor and chat.counselor:
             await self.notifier.to_counselor(
                 chat.counselor, "typing", {"chat_id": chat_id, "typing": typing}
             )
@@ -377,14 +392,19 @@ class Switchboard:
         self._last_activity[username] = self.clock()
 
     async def counselor_attached(
-        self, username: str, display_name: str, helplines: tuple[str, ...], sid: str
+        self,
+        username: str,
+        display_name: str,
+        helplines: tuple[str, ...],
+        sid: str,
+        confirms: bool = False,
     ) -> CounselorState:
         await self._ensure_heartbeat()
         self.touch(username)
         self._local[sid] = (COUNSELOR, username)
         served = tuple(self.helplines_served(helplines))
         state = await self.store.counselor_connected(
-            username, display_name, served, self._connection(sid), self.clock()
+            username, display_name, served, self._connection(sid), self.clock(), confirms
         )
         # Staff only: visitors' comings and goings are never logged, not even without names.
         log.info("counselor %s connected (%d connections)", username, state.connections)
@@ -434,13 +454,25 @@ class Switchboard:
                 self.request_announce(helpline.id)
         return result
 
+    async def counselor_marks(self, username: str) -> dict[str, int]:
+        """The latest seq of each chat the counselor holds (offered or answered)."""
+        state = await self.store.get_counselor(username)
+        if state is None or not state.chats:
+            return {}
+        marks = await self.store.chat_marks(sorted(state.chats))
+        return {
+            chat_id: mark.last_seq
+            for chat_id, mark in marks.items()
+            if mark.state in (ChatState.OFFERED, ChatState.CHATTING)
+        }
+
     async def counselor_resume(self, username: str, last_seq: dict[str, int]) -> dict[str, Any]:
         state = await self.store.get_counselor(username)
         chats = []
         now = self.clock()
         for chat_id in sorted(state.chats if state else ()):
             chat = await self.store.get_chat(chat_id)
-            if chat is None or chat.state is not ChatState.CHATTING:
+            if chat is None or not chat.with_counselor or chat.counselor != username:
                 continue
             messages, more = await self._resume_page(chat_id, last_seq.get(chat_id, 0))
             payload = await self._assigned_payload(chat, messages, now)
@@ -456,6 +488,8 @@ class Switchboard:
             "helpline": chat.helpline,
             "waited_s": max(0, int((assigned_at - chat.enqueued_at).total_seconds())),
             "lang": chat.lang,
+            # False until the console confirmed the chat with `accept` (protocol 2).
+            "accepted": chat.state is ChatState.CHATTING,
             "messages": [message_payload(m, chat.chat_id) for m in messages],
             # From the counselor who transferred the chat; the visitor never sees it.
             "handover_note": await self.store.note(chat.chat_id),
@@ -614,14 +648,23 @@ class Switchboard:
             await self.notifier.to_counselor(
                 before.counselor, "ended", {"chat_id": chat_id, "reason": reason.value}
             )
-            if before.assigned_at is not None:
+            if before.state is ChatState.OFFERED:
+                # Gone before any counselor confirmed: never answered.
+                await self.store.clear_deadline(_OFFER + chat_id)
+                await self._count(before.helpline, now, counting.ABANDONED)
+            elif before.assigned_at is not None:
                 duration = (now - before.assigned_at).total_seconds()
                 await self._count(before.helpline, now, counting.duration_bucket(duration))
             self.spawn(self.try_assign(before.helpline))
         return True
 
-    async def try_assign(self, helpline_id: str) -> None:
-        """Hand waiting visitors to free counselors while the helpline is open."""
+    async def try_assign(self, helpline_id: str, *, sweep: bool = False) -> None:
+        """Hand waiting visitors to free counselors while the helpline is open.
+
+        Every event that frees a slot or queues a visitor calls this; the tick calls it
+        again every second (sweep=True) as the safety net, so nobody waits beside a free
+        slot for longer than a tick, whatever event went missing.
+        """
         helpline = self.helpline(helpline_id)
         assigned_any = False
         while self.hours[helpline_id].is_open(self.clock()):
@@ -631,23 +674,79 @@ class Switchboard:
             if assignment is None:
                 break
             assigned_any = True
+            self.counters.assignments += 1
+            if sweep:
+                self.counters.assignments_by_sweep += 1
             await self._announce_assignment(assignment)
         if assigned_any:
             self.request_announce(helpline_id)
 
     async def _announce_assignment(self, assignment: Assignment) -> None:
+        """Tell the counselor; the visitor hears it once the counselor's console confirmed."""
         chat, counselor = assignment.chat, assignment.counselor
         now = self.clock()
-        if assignment.first_answer:
-            waited = (now - chat.requested_at).total_seconds()
-            await self._count(chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited))
+        if chat.state is ChatState.OFFERED:
+            confirm = timedelta(seconds=self.config.server.assignment_confirm_seconds)
+            await self.store.set_deadline(_OFFER + chat.chat_id, now + confirm)
         messages = await self.store.messages_since(chat.chat_id, 0)
         await self.notifier.to_counselor(
             counselor.username, "assigned", await self._assigned_payload(chat, messages, now)
         )
+        if chat.state is ChatState.CHATTING:
+            await self._tell_visitor_answered(assignment)
+
+    async def _tell_visitor_answered(self, assignment: Assignment) -> None:
+        chat, now = assignment.chat, self.clock()
+        if assignment.first_answer:
+            waited = (now - chat.requested_at).total_seconds()
+            await self._count(chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited))
         await self.notifier.to_visitor(
-            chat.chat_id, "assigned", {"counselor_name": counselor.display_name}
+            chat.chat_id, "assigned", {"counselor_name": assignment.counselor.display_name}
         )
+
+    async def counselor_accept(self, username: str, chat_id: str) -> dict[str, Any]:
+        """The console confirms an assigned chat (protocol 2); repeating it is harmless."""
+        confirmed = await self.store.confirm_assignment(chat_id, username, self.clock())
+        if confirmed is None:
+            chat = await self.store.get_chat(chat_id)
+            if chat is None or chat.state is not ChatState.CHATTING or chat.counselor != username:
+                raise ProtocolError(NOT_IN_CHAT, "this chat is not (or no longer) yours")
+            return {"ok": True}
+        await self.store.clear_deadline(_OFFER + chat_id)
+        await self._tell_visitor_answered(confirmed)
+        return {"ok": True}
+
+    async def _withdraw_offer(self, chat_id: str) -> None:
+        """No confirmation in time: the visitor goes back to the front, the counselor away.
+
+        A console that cannot confirm (frozen, lid closed, network gone) must not be given
+        more visitors; every tab of the counselor hears why.
+        """
+        before = await self.store.withdraw_offer(chat_id, self.clock())
+        if before is None or before.counselor is None:
+            return
+        username = before.counselor
+        self.counters.offers_withdrawn += 1
+        log.warning(
+            "counselor %s did not confirm an assigned chat within %d s; set unavailable",
+            username,
+            self.config.server.assignment_confirm_seconds,
+        )
+        await self.notifier.to_counselor(
+            username, "ended", {"chat_id": chat_id, "reason": "unconfirmed"}
+        )
+        state = await self.store.get_counselor(username)
+        await self.notifier.to_counselor(
+            username,
+            "availability",
+            {
+                "available": False,
+                "active_chats": len(state.chats) if state else 0,
+                "reason": "unconfirmed",
+            },
+        )
+        self.request_announce(before.helpline)
+        await self.try_assign(before.helpline)
 
     def request_announce(self, helpline_id: str) -> None:
         """Announce the queue soon; a burst of changes makes one announcement, not one each.
@@ -747,7 +846,7 @@ class Switchboard:
         await self._set_idle_counselors_away(now)
         for helpline in self.config.helplines:
             if self.hours[helpline.id].is_open(now):
-                await self.try_assign(helpline.id)
+                await self.try_assign(helpline.id, sweep=True)
             else:
                 await self._close_queue(helpline, now)
 
@@ -780,6 +879,8 @@ class Switchboard:
             await self._counselor_gone(subject)
         elif key.startswith(_FORGET_ENDED):
             await self.store.forget_ended(subject)
+        elif key.startswith(_OFFER):
+            await self._withdraw_offer(subject)
         else:
             log.warning("unknown deadline kind %s", kind)
 

@@ -9,6 +9,9 @@ from enum import StrEnum
 
 class ChatState(StrEnum):
     WAITING = "waiting"
+    # Given to a counselor whose console has not yet confirmed it (protocol 2): the visitor
+    # still sees the queue, and the chat goes back to its front if no confirmation comes.
+    OFFERED = "offered"
     CHATTING = "chatting"
     ENDED = "ended"
 
@@ -66,6 +69,11 @@ class Chat:
     # The visitor has sent at least one message: a silent waiting visitor's place lapses fast.
     visitor_wrote: bool = False
 
+    @property
+    def with_counselor(self) -> bool:
+        """Offered or being answered: the counselor's console holds the chat."""
+        return self.state in (ChatState.OFFERED, ChatState.CHATTING) and bool(self.counselor)
+
 
 @dataclass(slots=True)
 class CounselorState:
@@ -80,6 +88,9 @@ class CounselorState:
     # When the counselor last got or finished a chat, or became available: ties between
     # equally loaded counselors go to whoever has had nothing new for longest.
     idle_since: datetime | None = None
+    # The counselor's console confirms each assignment with `accept` (protocol 2); a v1
+    # console cannot, so its assignments count as confirmed at once.
+    confirms: bool = False
 
     @property
     def online(self) -> bool:

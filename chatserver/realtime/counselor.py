@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +16,15 @@ from chatserver.realtime.base import GuardedNamespace
 from chatserver.realtime.rooms import COUNSELOR_NAMESPACE, counselor_room, helpline_room
 from chatserver.switchboard import Switchboard
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class _Connection:
     username: str
     display_name: str
     helplines: tuple[str, ...]
+    protocol: int = 1
 
 
 class CounselorNamespace(GuardedNamespace):
@@ -28,7 +33,10 @@ class CounselorNamespace(GuardedNamespace):
         self.board = board
         self.auth = auth
         self.connections: dict[str, _Connection] = {}
+        # Protocol-2 connections whose heartbeat is unanswered: sid -> since (monotonic).
+        self._unanswered: dict[str, float] = {}
         self.handlers = {
+            "accept": self.accept,
             "availability": self.availability,
             "resume": self.resume,
             "message": self.message,
@@ -50,6 +58,12 @@ class CounselorNamespace(GuardedNamespace):
         return super()._bucket_name(event, data)
 
     async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
+        try:
+            version = protocol.parse_client_protocol(auth)
+        except ProtocolError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.code, {"code": exc.code, "message": exc.message}
+            ) from None
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
             token = token_from_cookie_header(environ.get("HTTP_COOKIE"))
@@ -63,12 +77,14 @@ class CounselorNamespace(GuardedNamespace):
                 FORBIDDEN, {"code": FORBIDDEN, "message": "only counselors can use the console"}
             )
         helplines = tuple(self.board.helplines_served(account.helplines))
-        self.connections[sid] = _Connection(account.username, account.display_name, helplines)
+        self.connections[sid] = _Connection(
+            account.username, account.display_name, helplines, version
+        )
         await self.enter_room(sid, counselor_room(account.username))
         for helpline in helplines:
             await self.enter_room(sid, helpline_room(helpline))
         state = await self.board.counselor_attached(
-            account.username, account.display_name, account.helplines, sid
+            account.username, account.display_name, account.helplines, sid, confirms=version >= 2
         )
         await self.emit("queue_stats", await self.board.queue_stats(list(helplines)), to=sid)
         await self.emit(
@@ -77,6 +93,7 @@ class CounselorNamespace(GuardedNamespace):
         return None
 
     async def disconnected(self, sid: str) -> None:
+        self._unanswered.pop(sid, None)
         connection = self.connections.get(sid)
         if connection is not None:
             await self.board.counselor_detached(connection.username, sid)
@@ -117,3 +134,48 @@ class CounselorNamespace(GuardedNamespace):
     async def block(self, sid: str, data: object) -> dict[str, Any]:
         chat_id, hours = protocol.parse_block(data, self.board.config.server.block_hours)
         return await self.board.counselor_block(self._me(sid).username, chat_id, hours)
+
+    async def accept(self, sid: str, data: object) -> dict[str, Any]:
+        chat_id = protocol.parse_chat_id(data)
+        return await self.board.counselor_accept(self._me(sid).username, chat_id)
+
+    async def heartbeat_round(self) -> None:
+        """Ask every protocol-2 console of this process whether it is still there.
+
+        Engine.IO's own ping notices a vanished client only after about 20 s, and a frozen
+        console (laptop lid closed, process stopped) keeps its socket open even longer. A
+        console that leaves heartbeats unanswered for counselor_liveness_seconds is
+        disconnected, so its counselor's grace period starts and nobody new is given to it.
+        Each heartbeat also names the latest seq of the counselor's open chats, so a console
+        notices a message it missed even when nothing else is sent.
+        """
+        now = self._monotonic()
+        timeout = self.board.config.server.counselor_liveness_seconds
+        marks: dict[str, dict[str, int]] = {}
+        for sid, connection in list(self.connections.items()):
+            if connection.protocol < 2:
+                continue
+            since = self._unanswered.get(sid)
+            if since is not None and now - since > timeout:
+                log.warning(
+                    "counselor %s: a console left heartbeats unanswered for %d s; disconnected",
+                    connection.username,
+                    timeout,
+                )
+                self._unanswered.pop(sid, None)
+                await self.disconnect(sid)
+                continue
+            username = connection.username
+            if username not in marks:
+                marks[username] = await self.board.counselor_marks(username)
+            self._unanswered.setdefault(sid, now)
+            await self.emit(
+                "heartbeat",
+                {"chats": marks[username]},
+                to=sid,
+                callback=functools.partial(self._heartbeat_answered, sid),
+                ignore_queue=True,
+            )
+
+    def _heartbeat_answered(self, sid: str, *_: object) -> None:
+        self._unanswered.pop(sid, None)

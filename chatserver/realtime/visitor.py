@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import socketio
+
 from chatserver import protocol
-from chatserver.core.models import EndReason
+from chatserver.core.models import ChatState, EndReason
 from chatserver.protocol import BAD_REQUEST, NOT_IN_CHAT, RATE_LIMITED, ProtocolError
 from chatserver.realtime.base import GuardedNamespace
 from chatserver.realtime.rooms import VISITOR_NAMESPACE, chat_room
 from chatserver.start_limit import StartLimiter
 from chatserver.switchboard import Switchboard
+
+# Waiting visitors are synced every this many rounds (chats being answered every round).
+WAITING_SYNC_EVERY = 6
 
 
 class VisitorNamespace(GuardedNamespace):
@@ -29,6 +34,9 @@ class VisitorNamespace(GuardedNamespace):
         )
         # This process's connections only: sid -> chat_id.
         self.chat_of: dict[str, str] = {}
+        # Connections that speak protocol 2 and so get `sync` heartbeats.
+        self.v2: set[str] = set()
+        self._sync_rounds = 0
         self.handlers = {
             "start": self.start,
             "resume": self.resume,
@@ -37,7 +45,19 @@ class VisitorNamespace(GuardedNamespace):
             "end": self.end,
         }
 
+    async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
+        try:
+            version = protocol.parse_client_protocol(auth)
+        except ProtocolError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.code, {"code": exc.code, "message": exc.message}
+            ) from None
+        if version >= 2:
+            self.v2.add(sid)
+        return None
+
     async def disconnected(self, sid: str) -> None:
+        self.v2.discard(sid)
         chat_id = self.chat_of.get(sid)
         if chat_id is not None:
             await self.board.visitor_detached(chat_id, sid)
@@ -96,3 +116,32 @@ class VisitorNamespace(GuardedNamespace):
     async def end(self, sid: str, data: object) -> dict[str, Any]:
         protocol.parse_empty(data)
         return await self.board.visitor_end(self._chat(sid), sid)
+
+    async def sync_round(self) -> None:
+        """Tell each protocol-2 visitor of this process where their chat stands.
+
+        Events between processes travel over fire-and-forget pub/sub; a lost `assigned` or a
+        lost last message would otherwise go unnoticed until the other side wrote again. A
+        client whose view is behind (`status` or `last_seq`) resumes. Chats being answered
+        are synced every round; waiting ones, whose lost events are only queue positions,
+        every WAITING_SYNC_EVERY rounds, so a long queue stays cheap.
+        """
+        self._sync_rounds += 1
+        include_waiting = self._sync_rounds % WAITING_SYNC_EVERY == 0
+        local = {sid: self.chat_of[sid] for sid in self.v2 if sid in self.chat_of}
+        if not local:
+            return
+        marks = await self.board.store.chat_marks(sorted(set(local.values())))
+        for sid, chat_id in local.items():
+            mark = marks.get(chat_id)
+            if mark is None:
+                status, last_seq = "ended", 0
+            elif mark.state is ChatState.CHATTING:
+                status, last_seq = "chatting", mark.last_seq
+            elif include_waiting:
+                status, last_seq = "queued", mark.last_seq
+            else:
+                continue
+            await self.emit(
+                "sync", {"status": status, "last_seq": last_seq}, to=sid, ignore_queue=True
+            )

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from chatserver.core.counting import DailyCounts
-from chatserver.core.models import Chat, CounselorState, EndReason, Message, Sender
+from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 
 VISITOR = "visitor"
 COUNSELOR = "counselor"
@@ -63,6 +63,14 @@ class Assignment:
     counselor: CounselorState
     # True the first time this contact is answered; a requeued chat is not counted twice.
     first_answer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMark:
+    """Where a chat stands, cheaply: for heartbeats that tell clients what they may miss."""
+
+    state: ChatState
+    last_seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,9 @@ class Store(Protocol):
 
     async def find_chat_by_token(self, token_hash: str) -> Chat | None: ...
 
+    async def chat_marks(self, chat_ids: list[str]) -> dict[str, ChatMark]:
+        """State and latest seq of each open chat among chat_ids (ended ones are left out)."""
+
     async def waiting(self, helpline: str) -> list[Chat]:
         """The helpline's queue, first in line first."""
 
@@ -127,10 +138,27 @@ class Store(Protocol):
         """1-based place in the queue, or None when the chat is not waiting there."""
 
     async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
-        """Give the first waiting visitor to the counselor chosen by core.assignment.
+        """Give the first waiting visitor to the counselor that core.assignment would choose.
 
         Never gives one visitor to two counselors, nor a counselor more than max_chats. The
-        chosen counselor's idle_since becomes now.
+        chosen counselor's idle_since becomes now. The chat becomes OFFERED when the
+        counselor's console confirms assignments (CounselorState.confirms), else CHATTING
+        (and then first_answer says whether this is the contact's first answer).
+        """
+
+    async def confirm_assignment(
+        self, chat_id: str, username: str, now: datetime
+    ) -> Assignment | None:
+        """The counselor's console confirmed an OFFERED chat: it becomes CHATTING.
+
+        None, and nothing changed, unless the chat is offered to username right now.
+        """
+
+    async def withdraw_offer(self, chat_id: str, now: datetime) -> Chat | None:
+        """An offer went unconfirmed: the chat goes back to the front of its queue.
+
+        The counselor it was offered to is made unavailable for new chats. Returns the chat
+        as it was (with that counselor), or None when it was not OFFERED.
         """
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
@@ -219,8 +247,13 @@ class Store(Protocol):
         helplines: tuple[str, ...],
         connection: Connection,
         now: datetime,
+        confirms: bool = False,
     ) -> CounselorState:
-        """Record a live connection; helplines are the ones served (never empty)."""
+        """Record a live connection; helplines are the ones served (never empty).
+
+        confirms: this connection's console confirms assignments (the latest connection
+        decides for the counselor).
+        """
 
     async def counselor_disconnected(
         self, username: str, connection: Connection, now: datetime

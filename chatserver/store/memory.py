@@ -22,6 +22,7 @@ from chatserver.store.base import (
     Appended,
     AppendLimits,
     Assignment,
+    ChatMark,
     Connection,
     QueueSummary,
     Refusal,
@@ -97,6 +98,14 @@ class MemoryStore:
         chat_id = self._by_token.get(token_hash)
         return await self.get_chat(chat_id) if chat_id else None
 
+    async def chat_marks(self, chat_ids: list[str]) -> dict[str, ChatMark]:
+        marks = {}
+        for chat_id in chat_ids:
+            record = self._chats.get(chat_id)
+            if record is not None:
+                marks[chat_id] = ChatMark(record.chat.state, record.chat.last_seq)
+        return marks
+
     async def waiting(self, helpline: str) -> list[Chat]:
         return [_copy_chat(self._chats[c].chat) for _, c in self._queues.get(helpline, ())]
 
@@ -130,12 +139,38 @@ class MemoryStore:
             return None
         counselor = self._counselors[chosen.username]
         chat = self._chats[queue.pop(0)[1]].chat
-        chat.state = ChatState.CHATTING
         chat.counselor = counselor.username
         chat.counselor_name = counselor.display_name
         chat.assigned_at = now
         counselor.chats.add(chat.chat_id)
         counselor.idle_since = now
+        return self._offer_or_answer(chat, counselor)
+
+    def _offer_or_answer(self, chat: Chat, counselor: CounselorState) -> Assignment:
+        first_answer = False
+        if counselor.confirms:
+            chat.state = ChatState.OFFERED
+        else:
+            chat.state = ChatState.CHATTING
+            first_answer = not chat.answered
+            chat.answered = True
+        return Assignment(
+            chat=_copy_chat(chat),
+            counselor=_copy_counselor(counselor),
+            first_answer=first_answer,
+        )
+
+    async def confirm_assignment(
+        self, chat_id: str, username: str, now: datetime
+    ) -> Assignment | None:
+        record = self._chats.get(chat_id)
+        counselor = self._counselors.get(username)
+        if record is None or counselor is None:
+            return None
+        chat = record.chat
+        if chat.state is not ChatState.OFFERED or chat.counselor != username:
+            return None
+        chat.state = ChatState.CHATTING
         first_answer = not chat.answered
         chat.answered = True
         return Assignment(
@@ -143,6 +178,29 @@ class MemoryStore:
             counselor=_copy_counselor(counselor),
             first_answer=first_answer,
         )
+
+    async def withdraw_offer(self, chat_id: str, now: datetime) -> Chat | None:
+        record = self._chats.get(chat_id)
+        if record is None or record.chat.state is not ChatState.OFFERED:
+            return None
+        chat = record.chat
+        before = _copy_chat(chat)
+        counselor = self._counselors.get(chat.counselor or "")
+        if counselor is not None:
+            self._release_slot(counselor.username, chat_id, now)
+            counselor.available = False
+        self._put_back_in_front(chat, chat.helpline, now)
+        return before
+
+    def _put_back_in_front(self, chat: Chat, helpline: str, now: datetime) -> None:
+        chat.state = ChatState.WAITING
+        chat.helpline = helpline
+        chat.counselor = None
+        chat.counselor_name = None
+        chat.assigned_at = None
+        chat.enqueued_at = now
+        queue = self._queues.setdefault(helpline, [])
+        bisect.insort(queue, (queue_score(chat.ticket, front=True), chat.chat_id))
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
         record = self._chats.get(chat_id)
@@ -185,13 +243,7 @@ class MemoryStore:
         requeued = []
         for chat in chats:
             self._release_slot(username, chat.chat_id, now)
-            chat.state = ChatState.WAITING
-            chat.counselor = None
-            chat.counselor_name = None
-            chat.assigned_at = None
-            chat.enqueued_at = now
-            queue = self._queues.setdefault(chat.helpline, [])
-            bisect.insort(queue, (queue_score(chat.ticket, front=True), chat.chat_id))
+            self._put_back_in_front(chat, chat.helpline, now)
             requeued.append(_copy_chat(chat))
         return requeued
 
@@ -208,14 +260,7 @@ class MemoryStore:
         if chat is None:
             return None
         self._release_slot(username, chat_id, now)
-        chat.state = ChatState.WAITING
-        chat.helpline = helpline
-        chat.counselor = None
-        chat.counselor_name = None
-        chat.assigned_at = None
-        chat.enqueued_at = now
-        queue = self._queues.setdefault(helpline, [])
-        bisect.insort(queue, (queue_score(chat.ticket, front=True), chat_id))
+        self._put_back_in_front(chat, helpline, now)
         return _copy_chat(chat)
 
     async def transfer_to_counselor(
@@ -234,9 +279,7 @@ class MemoryStore:
         chat.assigned_at = now
         target.chats.add(chat_id)
         target.idle_since = now
-        return Assignment(
-            chat=_copy_chat(chat), counselor=_copy_counselor(target), first_answer=False
-        )
+        return self._offer_or_answer(chat, target)
 
     async def set_note(self, chat_id: str, note: str) -> None:
         record = self._chats.get(chat_id)
@@ -346,6 +389,7 @@ class MemoryStore:
         helplines: tuple[str, ...],
         connection: Connection,
         now: datetime,
+        confirms: bool = False,
     ) -> CounselorState:
         state = self._counselors.get(username)
         if state is None:
@@ -355,6 +399,7 @@ class MemoryStore:
             self._counselors[username] = state
         state.display_name = display_name
         state.helplines = helplines
+        state.confirms = confirms
         keys = self._counselor_connections.setdefault(username, set())
         keys.add(connection.key)
         self._remember(connection, COUNSELOR, username)

@@ -30,6 +30,7 @@ from chatserver.store.base import (
     Appended,
     AppendLimits,
     Assignment,
+    ChatMark,
     Connection,
     QueueSummary,
     Refusal,
@@ -135,6 +136,8 @@ class RedisStore:
             "forget_counselor": lua.FORGET_COUNSELOR,
             "transfer_to_helpline": lua.TRANSFER_TO_HELPLINE,
             "transfer_to_counselor": lua.TRANSFER_TO_COUNSELOR,
+            "confirm": lua.CONFIRM_ASSIGNMENT,
+            "withdraw": lua.WITHDRAW_OFFER,
         }
         self._scripts = {name: client.register_script(src) for name, src in scripts.items()}
 
@@ -184,6 +187,19 @@ class RedisStore:
         chat_id = _str(await self.redis.get(self._key("token", token_hash)))
         return await self.get_chat(chat_id) if chat_id else None
 
+    async def chat_marks(self, chat_ids: list[str]) -> dict[str, ChatMark]:
+        if not chat_ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hmget(self._key("chat", chat_id), "state", "last_seq")
+            rows = await pipe.execute()
+        marks = {}
+        for chat_id, (state, last_seq) in zip(chat_ids, rows, strict=True):
+            if state is not None:
+                marks[chat_id] = ChatMark(ChatState(cast(str, _str(state))), int(last_seq or 0))
+        return marks
+
     async def waiting(self, helpline: str) -> list[Chat]:
         members = await self.redis.zrange(self._key("queue", helpline), 0, -1)
         ids = [cast(str, _str(cast(bytes, i))) for i in members]
@@ -224,6 +240,22 @@ class RedisStore:
         counselor = await self.get_counselor(username)
         assert chat is not None and counselor is not None
         return Assignment(chat=chat, counselor=counselor, first_answer=int(first) == 1)
+
+    async def confirm_assignment(
+        self, chat_id: str, username: str, now: datetime
+    ) -> Assignment | None:
+        result = await self._run("confirm", chat_id, username)
+        if not result:
+            return None
+        chat = await self.get_chat(chat_id)
+        counselor = await self.get_counselor(username)
+        if chat is None or counselor is None:
+            return None
+        return Assignment(chat=chat, counselor=counselor, first_answer=int(result) == 2)
+
+    async def withdraw_offer(self, chat_id: str, now: datetime) -> Chat | None:
+        before = await self._run("withdraw", chat_id, _ts(now), _FRONT_OFFSET)
+        return _chat(chat_id, _fields(before)) if before else None
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:
         before = await self._run("end", chat_id, reason.value, _ts(now), ENDED_TTL_SECONDS)
@@ -398,6 +430,7 @@ class RedisStore:
         helplines: tuple[str, ...],
         connection: Connection,
         now: datetime,
+        confirms: bool = False,
     ) -> CounselorState:
         await self._run(
             "counselor_connected",
@@ -405,6 +438,7 @@ class RedisStore:
             display_name,
             connection.key,
             connection.process_id,
+            int(confirms),
             *helplines,
         )
         return cast(CounselorState, await self.get_counselor(username))
@@ -465,6 +499,7 @@ class RedisStore:
                     connections=int(conns),
                     chats={cast(str, _str(c)) for c in chats},
                     idle_since=_time(f.get("idle_since")),
+                    confirms=f.get("confirms") == "1",
                 )
             )
         return states

@@ -25,6 +25,27 @@ local function online(username, now)
   return false
 end
 
+-- A counselor whose console confirms gets the chat OFFERED; otherwise it is answered now.
+-- Returns 1 when this is the contact's first answer.
+local function offer_or_answer(key, ck)
+  if redis.call('HGET', ck, 'confirms') == '1' then
+    redis.call('HSET', key, 'state', 'offered')
+    return 0
+  end
+  local first = redis.call('HGET', key, 'answered') ~= '1'
+  redis.call('HSET', key, 'state', 'chatting', 'answered', 1)
+  return first and 1 or 0
+end
+
+-- Back to the front of a queue: before every new request, earliest request first.
+local function put_back_in_front(id, helpline, now, front_offset)
+  local key = chat_key(id)
+  redis.call('HSET', key, 'state', 'waiting', 'helpline', helpline, 'counselor', '',
+    'counselor_name', '', 'assigned_at', '', 'enqueued_at', now)
+  redis.call('ZADD', P .. 'queue:' .. helpline,
+    tonumber(redis.call('HGET', key, 'ticket')) - front_offset, id)
+end
+
 -- End one chat; returns its fields as they were, or false if it was already over.
 local function end_chat(id, reason, now, ended_ttl)
   local key = chat_key(id)
@@ -105,16 +126,15 @@ local id = first[1]
 local key = chat_key(id)
 local ck = P .. 'counselor:' .. best
 redis.call('ZREM', queue, id)
-local first_answer = redis.call('HGET', key, 'answered') ~= '1'
-redis.call('HSET', key, 'state', 'chatting', 'counselor', best,
-  'counselor_name', redis.call('HGET', ck, 'display_name') or best,
-  'assigned_at', ARGV[4], 'answered', 1)
+redis.call('HSET', key, 'counselor', best,
+  'counselor_name', redis.call('HGET', ck, 'display_name') or best, 'assigned_at', ARGV[4])
+local first_answer = offer_or_answer(key, ck)
 redis.call('SADD', ck .. ':chats', id)
 redis.call('HSET', ck, 'idle_since', ARGV[4])
 local ttl = tonumber(ARGV[5])
 redis.call('EXPIRE', key, ttl)
 redis.call('EXPIRE', key .. ':key', ttl)
-return {id, best, first_answer and 1 or 0}
+return {id, best, first_answer}
 """
 )
 
@@ -155,13 +175,9 @@ end
 table.sort(chats, function(a, b) return a[1] < b[1] end)
 local ids = {}
 for _, entry in ipairs(chats) do
-  local ticket, id = entry[1], entry[2]
-  local key = chat_key(id)
+  local id = entry[2]
   redis.call('SREM', ck .. ':chats', id)
-  redis.call('HSET', key, 'state', 'waiting', 'counselor', '', 'counselor_name', '',
-    'assigned_at', '', 'enqueued_at', ARGV[3])
-  redis.call('ZADD', P .. 'queue:' .. redis.call('HGET', key, 'helpline'),
-    ticket - tonumber(ARGV[4]), id)
+  put_back_in_front(id, redis.call('HGET', chat_key(id), 'helpline'), ARGV[3], tonumber(ARGV[4]))
   ids[#ids + 1] = id
 end
 if #ids > 0 then redis.call('HSET', ck, 'idle_since', ARGV[3]) end
@@ -217,14 +233,15 @@ return {seq, 1}
 """
 )
 
-# ARGV: prefix, username, display_name, connection key, process id, helpline ids...
+# ARGV: prefix, username, display_name, connection key, process id, confirms (1/0),
+# helpline ids...
 COUNSELOR_CONNECTED = (
     _HELPERS
     + r"""
 local u = ARGV[2]
 local ck = P .. 'counselor:' .. u
 local served = {}
-for i = 6, #ARGV do served[ARGV[i]] = true end
+for i = 7, #ARGV do served[ARGV[i]] = true end
 local old = redis.call('HGET', ck, 'helplines')
 if old then
   for h in string.gmatch(old, '[^,]+') do
@@ -232,12 +249,13 @@ if old then
   end
 end
 local list = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   list[#list + 1] = ARGV[i]
   redis.call('SADD', P .. 'helpline:' .. ARGV[i] .. ':counselors', u)
 end
 redis.call('SADD', P .. 'counselors', u)
-redis.call('HSET', ck, 'display_name', ARGV[3], 'helplines', table.concat(list, ','))
+redis.call('HSET', ck, 'display_name', ARGV[3], 'helplines', table.concat(list, ','),
+  'confirms', ARGV[6])
 redis.call('HSETNX', ck, 'available', '0')
 redis.call('SADD', ck .. ':conns', ARGV[4])
 redis.call('SADD', P .. 'process:' .. ARGV[5] .. ':conns', 'counselor|' .. u .. '|' .. ARGV[4])
@@ -322,10 +340,7 @@ end
 local ck = P .. 'counselor:' .. u
 redis.call('SREM', ck .. ':chats', id)
 redis.call('HSET', ck, 'idle_since', ARGV[5])
-redis.call('HSET', key, 'state', 'waiting', 'helpline', ARGV[4], 'counselor', '',
-  'counselor_name', '', 'assigned_at', '', 'enqueued_at', ARGV[5])
-local ticket = tonumber(redis.call('HGET', key, 'ticket'))
-redis.call('ZADD', P .. 'queue:' .. ARGV[4], ticket - tonumber(ARGV[6]), id)
+put_back_in_front(id, ARGV[4], ARGV[5], tonumber(ARGV[6]))
 return 1
 """
 )
@@ -356,6 +371,42 @@ redis.call('SADD', tk .. ':chats', id)
 redis.call('HSET', tk, 'idle_since', ARGV[6])
 redis.call('HSET', key, 'counselor', to,
   'counselor_name', redis.call('HGET', tk, 'display_name') or to, 'assigned_at', ARGV[6])
+offer_or_answer(key, tk)
 return 1
+"""
+)
+
+# ARGV: prefix, chat_id, username. Returns 1 when the chat was offered to username and is
+# now answered by them, 2 when that was also its first answer, or nil.
+CONFIRM_ASSIGNMENT = (
+    _HELPERS
+    + r"""
+local key = chat_key(ARGV[2])
+if redis.call('HGET', key, 'state') ~= 'offered' or redis.call('HGET', key, 'counselor') ~= ARGV[3]
+    then
+  return false
+end
+local first = redis.call('HGET', key, 'answered') ~= '1'
+redis.call('HSET', key, 'state', 'chatting', 'answered', 1)
+return first and 2 or 1
+"""
+)
+
+# ARGV: prefix, chat_id, now, front_offset. Returns the chat's fields before, or nil.
+WITHDRAW_OFFER = (
+    _HELPERS
+    + r"""
+local id = ARGV[2]
+local key = chat_key(id)
+if redis.call('HGET', key, 'state') ~= 'offered' then return false end
+local before = redis.call('HGETALL', key)
+local counselor = redis.call('HGET', key, 'counselor')
+if counselor and counselor ~= '' then
+  local ck = P .. 'counselor:' .. counselor
+  redis.call('SREM', ck .. ':chats', id)
+  redis.call('HSET', ck, 'available', '0', 'idle_since', ARGV[3])
+end
+put_back_in_front(id, redis.call('HGET', key, 'helpline'), ARGV[3], tonumber(ARGV[4]))
+return before
 """
 )

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,8 @@ STATIC_DIR = Path(
 )
 PAGES = ("widget", "console", "dashboard")
 TICK_SECONDS = 1.0
+# Protocol-2 visitors hear where their chat stands this often (realtime/visitor.py).
+SYNC_SECONDS = 5.0
 # Detect a vanished client within about 20 s rather than the default 45 s.
 PING_INTERVAL, PING_TIMEOUT = 10, 10
 
@@ -84,8 +86,10 @@ def create_app(
             await tell_local_clients_to_resync(sio, [VISITOR_NAMESPACE, COUNSELOR_NAMESPACE])
 
         client_manager.on_reconnect = resync
-    sio.register_namespace(VisitorNamespace(board))
-    sio.register_namespace(CounselorNamespace(board, auth))
+    visitors = VisitorNamespace(board)
+    counselors = CounselorNamespace(board, auth)
+    sio.register_namespace(visitors)
+    sio.register_namespace(counselors)
     sio.attach(app, socketio_path="socket.io")
 
     app[CONFIG] = config
@@ -99,12 +103,20 @@ def create_app(
     app.add_routes(api.routes)
     _add_pages(app, static_dir)
 
+    heartbeat_seconds = config.server.counselor_liveness_seconds / 3
+
     async def ticker(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_tick_forever(board, tick_seconds))
+        tasks = [
+            asyncio.create_task(_every(tick_seconds, "tick", board.tick)),
+            asyncio.create_task(_every(heartbeat_seconds, "heartbeat", counselors.heartbeat_round)),
+            asyncio.create_task(_every(SYNC_SECONDS, "sync", visitors.sync_round)),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await board.drain()
         await store.close()
 
@@ -112,12 +124,12 @@ def create_app(
     return app
 
 
-async def _tick_forever(board: Switchboard, seconds: float) -> None:
+async def _every(seconds: float, name: str, work: Callable[[], Awaitable[None]]) -> None:
     while True:
         try:
-            await board.tick()
+            await work()
         except Exception as exc:
-            log.error("tick failed with %s", type(exc).__name__)
+            log.error("%s failed with %s", name, type(exc).__name__)
         await asyncio.sleep(seconds)
 
 

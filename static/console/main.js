@@ -254,7 +254,8 @@ async function start() {
 
 function connect() {
   setConnection(t.connecting);
-  const socket = io("/counselor", { transports: ["websocket"] });
+  // Protocol 2 (docs/protocol.md §1): confirm every `assigned`, answer every `heartbeat`.
+  const socket = io("/counselor", { transports: ["websocket"], auth: { protocol: 2 } });
   state.socket = socket;
   socket.on("connect", () => {
     setConnection(t.connected);
@@ -305,6 +306,42 @@ function connect() {
     if (chat) endLocally(chat, data.reason);
   });
   socket.on("resync", () => resume());
+  socket.on("heartbeat", (data, ack) => {
+    if (typeof ack === "function") ack({});
+    onHeartbeat(data);
+  });
+}
+
+// The server names the latest seq of each chat we hold; a chat we do not know, or a seq we
+// have not got, means an event was lost on the way: resume fills it.
+function onHeartbeat(data) {
+  if (!state.resumed) return;
+  for (const [chatId, seq] of Object.entries(data?.chats || {})) {
+    const chat = state.chats.get(chatId);
+    if (!chat || (Number.isInteger(seq) && seq > contiguousSeq(chat))) {
+      resume();
+      return;
+    }
+  }
+}
+
+// Tell the server this console has the chat; until then the visitor is still waiting.
+async function accept(chatId) {
+  const socket = state.socket;
+  if (!socket?.connected) return; // the resume after reconnecting accepts it again
+  let ack;
+  try {
+    ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("accept", { chat_id: chatId });
+  } catch {
+    ack = { error: { code: "timeout" } };
+  }
+  if (!ack?.error) return;
+  if (ack.error.code === "not_in_chat") {
+    const chat = state.chats.get(chatId);
+    if (chat) endLocally(chat, "unconfirmed");
+  } else if (state.chats.has(chatId)) {
+    setTimeout(() => accept(chatId), RETRY_MS);
+  }
 }
 
 function setConnection(text) {
@@ -342,6 +379,7 @@ async function resume() {
       renderHead(chat);
     }
     addMessages(chat, data.messages || [], true);
+    if (data.accepted === false) accept(data.chat_id);
   }
   const lost = [];
   for (const chat of [...state.chats.values()]) {
@@ -383,6 +421,7 @@ function onAssigned(data) {
   if (data.handover_note !== undefined) chat.note = data.handover_note;
   renderHead(chat);
   addMessages(chat, data.messages || [], true);
+  if (data.accepted === false) accept(data.chat_id);
   if (fresh) alertNewChat(chat);
   if (!state.active) activate(chat.chat_id);
   save();
@@ -395,6 +434,7 @@ function setAvailability(data) {
   $("available").checked = state.available;
   let text = state.available ? t.availableNow : t.awayNow;
   if (!state.available && data.reason === "idle") text = t.idleAway;
+  if (!state.available && data.reason === "unconfirmed") text = t.unconfirmedAway;
   $("availability-status").textContent = text;
 }
 

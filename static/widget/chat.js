@@ -89,7 +89,12 @@ export class VisitorChat {
   }
 
   connect() {
-    const socket = io("/visitor", { transports: this.transports, reconnectionDelayMax: 5000 });
+    // Protocol 2 (docs/protocol.md §1): the server sends `sync` heartbeats.
+    const socket = io("/visitor", {
+      transports: this.transports,
+      reconnectionDelayMax: 5000,
+      auth: { protocol: 2 },
+    });
     this.socket = socket;
     socket.on("connect", () => this.connected());
     socket.on("disconnect", (reason) => {
@@ -113,6 +118,7 @@ export class VisitorChat {
     socket.on("typing", (data) => this.events.onTyping(Boolean(data && data.typing)));
     socket.on("ended", (data) => this.finish((data && data.reason) || null, data || {}));
     socket.on("resync", () => this.resume());
+    socket.on("sync", (data) => this.sync(data || {}));
   }
 
   connected() {
@@ -163,6 +169,18 @@ export class VisitorChat {
     this.save();
     if (!this.assigned) this.events.onQueue(ack); // `assigned` may have come first
     this.pump();
+  }
+
+  // The server's heartbeat says where the chat stands; an event lost on the way between
+  // server processes (`assigned`, the last message, `ended`) shows up here as a difference.
+  sync({ status, last_seq: lastSeq }) {
+    if (!this.joined || this.over) return;
+    const behind = Number.isInteger(lastSeq) && lastSeq > this.contiguousSeq();
+    const moved =
+      status === "ended" ||
+      (status === "chatting" && !this.assigned) ||
+      (status === "queued" && this.assigned);
+    if (behind || moved) this.resume();
   }
 
   // Catch up after a reconnect, a `resync` or a gap; one at a time, repeated if asked again.

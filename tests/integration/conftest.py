@@ -132,13 +132,21 @@ class Server:
             return str((await response.json())["token"])
 
     async def counselor(
-        self, username: str, *, available: bool = True, helplines: tuple[str, ...] = ()
+        self,
+        username: str,
+        *,
+        available: bool = True,
+        helplines: tuple[str, ...] = (),
+        protocol: int = 1,
     ) -> Client:
         if await self.accounts.get(username) is None:
             await self.add_account(username, helplines=helplines)
         client = Client(self.url, "/counselor")
         self.clients.append(client)
-        await client.connect(auth={"token": await self.login(username)})
+        auth: dict[str, object] = {"token": await self.login(username)}
+        if protocol != 1:
+            auth["protocol"] = protocol
+        await client.connect(auth=auth)
         if available:
             ack = await client.call("availability", {"available": True})
             assert ack["available"] is True
