@@ -34,7 +34,7 @@ from chatserver.switchboard import Switchboard
 from chatserver.throttle import LoginThrottle
 from chatserver.web import api
 from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE, THROTTLE
-from chatserver.web.security import security_headers
+from chatserver.web.security import same_origin_writes, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ def create_app(
     client_manager: socketio.AsyncManager | None = None,
     metrics_token: str | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[security_headers, same_origin_writes], client_max_size=64 * 1024
+    )
     disable_websocket_compression()
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
