@@ -139,6 +139,11 @@ class AccountStore(Protocol):
         """Set or (None) remove the TOTP secret; False if there is no such account."""
         ...
 
+    async def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record that a one-time code of this time step was used; False if this step or a
+        later one was used already (a replayed code)."""
+        ...
+
 
 def _account_to_json(account: Account) -> dict[str, Any]:
     return {
@@ -218,6 +223,9 @@ class FileAccountStore:
         self._accounts: dict[str, Account] = {}
         # (inode, mtime_ns, size) of the file _accounts reflects; None: no file (yet)
         self._signature: tuple[int, int, int] | None = None
+        # username -> last TOTP time step used. Only the serving process logs anyone in, so
+        # memory suffices; after a restart a code seen in the last 90 s could pass once more.
+        self._totp_steps: dict[str, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -338,6 +346,12 @@ class FileAccountStore:
 
     async def set_totp(self, username: str, totp_secret: str | None) -> bool:
         return self._update(username, totp_secret=totp_secret)
+
+    async def claim_totp_step(self, username: str, step: int) -> bool:
+        if step <= self._totp_steps.get(username, -1):
+            return False
+        self._totp_steps[username] = step
+        return True
 
     def _update(self, username: str, **changes: Any) -> bool:
         with self._locked():

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 
+from chatserver import totp
 from chatserver.accounts import Account, AccountStore, authenticate
 from chatserver.sessions import SessionStore
 
@@ -29,6 +30,13 @@ class Authenticator:
     async def verify(self, username: str, password: str) -> Account | None:
         """The account if the password is right (a second factor is the caller's to check)."""
         return await authenticate(self.accounts, username, password)
+
+    async def verify_otp(self, account: Account, otp: str, now: datetime) -> bool:
+        """Whether otp is the account's current code and its time step was not used before."""
+        if account.totp_secret is None:
+            return False
+        step = totp.matched_step(account.totp_secret, otp, now.timestamp())
+        return step is not None and await self.accounts.claim_totp_step(account.username, step)
 
     async def open_session(self, account: Account) -> str:
         return await self.sessions.create(account.username, self.clock())

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatserver import protocol, totp
+from chatserver import protocol
 from chatserver.accounts import Account
 from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
 from chatserver.config import LANGUAGES
@@ -184,8 +184,10 @@ async def login(request: web.Request) -> web.Response:
     throttle, auth = request.app[THROTTLE], request.app[AUTH]
     now = request.app[CLOCK]()
     # request.remote only ever goes into the keyed hash: see chatserver/throttle.py.
-    keys = [throttle.account_key(username), throttle.client_key(request.remote)]
-    wait = throttle.retry_after(keys, now)
+    keys = throttle.keys(username, request.remote)
+    # Counted before the password is checked, so concurrent guesses cannot all get through;
+    # forgiven below only if the login is right. Every early return stays counted.
+    wait = await throttle.reserve(keys, now)
     if wait is not None:
         # Even a right password waits: otherwise guessing would just go on more slowly.
         raise _rate_limited(wait)
@@ -195,12 +197,11 @@ async def login(request: web.Request) -> web.Response:
             raise json_error(
                 web.HTTPUnauthorized, "otp_required", "enter the code from your authenticator app"
             )
-        if not totp.verify(account.totp_secret, otp, now.timestamp()):
+        if not await auth.verify_otp(account, otp, now):
             account = None
     if account is None:
-        throttle.failed(keys, now)
         raise json_error(web.HTTPUnauthorized, "unauthorized", _LOGIN_FAILED)
-    throttle.succeeded(keys[0])
+    await throttle.succeeded(keys, now)
     token = await auth.open_session(account)
     response = web.json_response(
         {

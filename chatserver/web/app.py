@@ -31,7 +31,7 @@ from chatserver.realtime.visitor import VisitorNamespace
 from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
-from chatserver.throttle import LoginThrottle
+from chatserver.throttle import LoginThrottle, MemoryLoginThrottle
 from chatserver.web import api
 from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE, THROTTLE
 from chatserver.web.security import same_origin_writes, security_headers
@@ -63,6 +63,7 @@ def create_app(
     tick_seconds: float = TICK_SECONDS,
     client_manager: socketio.AsyncManager | None = None,
     metrics_token: str | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[security_headers, same_origin_writes], client_max_size=64 * 1024
@@ -97,7 +98,7 @@ def create_app(
     app[CLOCK] = clock
     app[SIO] = sio
     app[METRICS_TOKEN] = metrics_token
-    app[THROTTLE] = LoginThrottle()
+    app[THROTTLE] = throttle if throttle is not None else MemoryLoginThrottle()
     app.add_routes(api.routes)
     _add_pages(app, static_dir)
 
