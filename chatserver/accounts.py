@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -65,6 +66,16 @@ class Account:
         if self.role != "counselor":
             return False
         return not self.helplines or helpline_id in self.helplines
+
+
+def credential_generation(account: Account) -> str:
+    """A fingerprint of what logs the account in (password hash, TOTP secret).
+
+    Sessions remember it; when `users passwd` or `users totp` changes either, it changes, and
+    every older session stops working, in every process, without any list of sessions.
+    """
+    material = f"{account.password_hash}\0{account.totp_secret or ''}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
 
 
 def validate_username(username: str) -> str:

@@ -25,6 +25,7 @@ from chatserver.core.admission import admission
 from chatserver.core.counting import columns, local_day
 from chatserver.core.models import ChatState, CounselorState
 from chatserver.realtime.bus import RedisBus
+from chatserver.realtime.rooms import COUNSELOR_NAMESPACE
 from chatserver.sessions import SESSION_TTL
 from chatserver.web.body import bad_request, json_error, read_json_object
 from chatserver.web.keys import (
@@ -230,6 +231,8 @@ async def logout(request: web.Request) -> web.Response:
     if token is None or await current_account(request) is None:
         raise json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
     await request.app[AUTH].logout(token)
+    # This process's sockets of the session end now; other processes' within seconds.
+    await request.app[SIO].namespace_handlers[COUNSELOR_NAMESPACE].end_revoked_sessions()
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -44,6 +44,8 @@ STATIC_DIR = Path(
 )
 PAGES = ("widget", "console", "dashboard")
 TICK_SECONDS = 1.0
+# How soon a counselor socket notices its session ended in another process (or by `users`).
+SESSION_CHECK_SECONDS = 2.0
 # Detect a vanished client within about 20 s rather than the default 45 s.
 PING_INTERVAL, PING_TIMEOUT = 10, 10
 
@@ -88,7 +90,8 @@ def create_app(
 
         client_manager.on_reconnect = resync
     sio.register_namespace(VisitorNamespace(board))
-    sio.register_namespace(CounselorNamespace(board, auth))
+    counselors = CounselorNamespace(board, auth)
+    sio.register_namespace(counselors)
     sio.attach(app, socketio_path="socket.io")
 
     app[CONFIG] = config
@@ -103,11 +106,15 @@ def create_app(
     _add_pages(app, static_dir)
 
     async def ticker(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_tick_forever(board, tick_seconds))
+        tasks = [
+            asyncio.create_task(_tick_forever(board, tick_seconds)),
+            asyncio.create_task(_end_revoked_sessions_forever(counselors, SESSION_CHECK_SECONDS)),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await board.drain()
         await store.close()
 
@@ -122,6 +129,15 @@ async def _tick_forever(board: Switchboard, seconds: float) -> None:
         except Exception as exc:
             log.error("tick failed with %s", type(exc).__name__)
         await asyncio.sleep(seconds)
+
+
+async def _end_revoked_sessions_forever(counselors: CounselorNamespace, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await counselors.end_revoked_sessions()
+        except Exception as exc:
+            log.error("session check failed with %s", type(exc).__name__)
 
 
 def _add_pages(app: web.Application, static_dir: Path) -> None:
