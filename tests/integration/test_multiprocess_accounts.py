@@ -4,30 +4,19 @@ memory and one notion of which sessions are still valid, whichever process is as
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
-import pytest
 
 from chatserver.throttle import PAIR_MAX_FAILURES
 from tests.helpers import Client
-from tests.integration.test_multiprocess import CONFIG, Cluster
+from tests.integration import test_multiprocess
+from tests.integration.test_multiprocess import Cluster
 from tests.integration.test_session_revocation import ends_with
 from tests.processes import PASSWORD, ServerProcess, chatserver
-from tests.redis_server import RedisServer
 
 NEW_PASSWORD = "another long and careful password"
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path, own_redis: RedisServer) -> AsyncIterator[Cluster]:
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "helplines.toml").write_text(CONFIG)
-    made = Cluster(tmp_path, own_redis)
-    made.add_counselor("carla")
-    yield made
-    await made.close()
+# The same fixture: real processes on a private Redis, counselors carla and otto.
+cluster = test_multiprocess.cluster
 
 
 async def post_login(http: aiohttp.ClientSession, process: ServerProcess, password: str) -> int:

@@ -53,6 +53,13 @@ async def connected_counselor(server: Server, token: str) -> Client:
     return client
 
 
+async def logged_in_on_a_socket(server: Server) -> tuple[str, Client]:
+    """carla, logged in, with the console's socket connected on that session."""
+    await server.add_account("carla")
+    token = await server.login("carla")
+    return token, await connected_counselor(server, token)
+
+
 async def until_disconnected(client: Client, timeout: float = 8.0) -> None:
     async with asyncio.timeout(timeout):
         while client.sio.connected:
@@ -91,9 +98,7 @@ async def test_logout_ends_the_token_and_the_sessions_live_sockets(
 async def test_users_passwd_ends_every_older_session_and_its_sockets(
     server: Server, http: aiohttp.ClientSession
 ) -> None:
-    await server.add_account("carla")
-    token = await server.login("carla")
-    socket = await connected_counselor(server, token)
+    token, socket = await logged_in_on_a_socket(server)
     await asyncio.to_thread(users, server, "passwd", "carla", "--password-stdin",
                             stdin=NEW_PASSWORD + "\n")  # fmt: skip
     assert await me(http, server, token) == 401
@@ -107,9 +112,7 @@ async def test_users_passwd_ends_every_older_session_and_its_sockets(
 async def test_users_remove_ends_the_sessions_and_their_sockets(
     server: Server, http: aiohttp.ClientSession
 ) -> None:
-    await server.add_account("carla")
-    token = await server.login("carla")
-    socket = await connected_counselor(server, token)
+    token, socket = await logged_in_on_a_socket(server)
     await asyncio.to_thread(users, server, "remove", "carla")
     await ends_with(socket, "account_removed")
     assert await me(http, server, token) == 401
