@@ -35,7 +35,7 @@ from chatserver.store import redis as redis_store
 from chatserver.store.base import Store
 from chatserver.store.memory import MemoryStore
 from chatserver.store.redis import DEFAULT_PREFIX, RedisStore
-from chatserver.throttle import LoginThrottle
+from chatserver.throttle import Throttle
 from chatserver.throttle_redis import RedisLoginThrottle, throttle_secret
 from chatserver.users_cli import add_users_parser, run_users_command
 from chatserver.web.app import create_app, utc_now
@@ -107,7 +107,7 @@ class Backend:
     sessions: SessionStore
     client_manager: socketio.AsyncManager | None = None
     # Login failures counted by all processes together (None: in this process's memory).
-    throttle: LoginThrottle | None = None
+    throttle: Throttle | None = None
 
 
 def _open_backend(args: argparse.Namespace, err: TextIO) -> Backend | None:

@@ -19,6 +19,8 @@ A right password without the one-time code an account needs stays counted too.
 HMAC-SHA256 under a random per-process key (in memory) or a key derived from
 CHATSERVER_SECRET (in Redis, so all processes count together), and forgotten after the window.
 This module holds the rules and the in-memory variant; throttle_redis.py holds the Redis one.
+LoginThrottle, at the end, is the plain sliding window per keyed digest that logins used before
+and the start limit per visitor address (start_limit.py) still uses.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -51,7 +54,7 @@ class LoginKeys:
     client: str
 
 
-class LoginThrottle(Protocol):
+class Throttle(Protocol):
     def keys(self, username: str, peer: str | None) -> LoginKeys: ...
 
     async def reserve(self, keys: LoginKeys, now: datetime) -> int | None:
@@ -158,6 +161,79 @@ class MemoryLoginThrottle(KeyedHasher):
     def _sweep(self, now: datetime) -> None:
         for key in list(self._failures):
             self._recent(key, BACKOFF_WINDOW, now)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
+# --- one sliding window per keyed digest ------------------------------------------------------
+
+
+class LoginThrottle:
+    """At most max_failures events per key in any window: the first login throttle's counter.
+
+    Logins now use Throttle (above); this plain per-key sliding window stays for counters that
+    need nothing more, such as the start limit per visitor address (start_limit.py), which
+    counts a `start` as a "failure" under a client_key digest.
+    """
+
+    def __init__(
+        self,
+        max_failures: int = PAIR_MAX_FAILURES,
+        window: timedelta = PAIR_WINDOW,
+        secret: bytes | None = None,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
+        # key -> times of the failures still inside the window, oldest first
+        self._failures: dict[str, list[datetime]] = {}
+
+    def account_key(self, username: str) -> str:
+        return "account:" + self._digest(username.lower()[:64])
+
+    def client_key(self, peer: str | None) -> str:
+        """The counter of one peer address: an HMAC, so the address itself is never kept."""
+        return "client:" + self._digest(peer or "unknown")
+
+    def _digest(self, text: str) -> str:
+        return hmac.new(
+            self._secret, text.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).hexdigest()
+
+    def _recent(self, key: str, now: datetime) -> list[datetime]:
+        times = [t for t in self._failures.get(key, ()) if now - t < self.window]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def retry_after(self, keys: Iterable[str], now: datetime) -> int | None:
+        """Whole seconds until a login may be tried again, or None when it may be tried now."""
+        wait = 0.0
+        for key in keys:
+            times = self._recent(key, now)
+            if len(times) >= self.max_failures:
+                # Free again once the failure that made the count reach the limit ages out.
+                freed_at = times[-self.max_failures] + self.window
+                wait = max(wait, (freed_at - now).total_seconds())
+        return max(1, math.ceil(wait)) if wait > 0 else None
+
+    def failed(self, keys: Iterable[str], now: datetime) -> None:
+        for key in keys:
+            if key not in self._failures and len(self._failures) >= SWEEP_ABOVE:
+                self._sweep(now)
+            self._recent(key, now)
+            self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, account_key: str) -> None:
+        """A right login clears the account's failures (never the client's)."""
+        self._failures.pop(account_key, None)
+
+    def _sweep(self, now: datetime) -> None:
+        for key in list(self._failures):
+            self._recent(key, now)
 
     def __len__(self) -> int:
         return len(self._failures)

@@ -31,7 +31,7 @@ from chatserver.realtime.visitor import VisitorNamespace
 from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
-from chatserver.throttle import LoginThrottle, MemoryLoginThrottle
+from chatserver.throttle import MemoryLoginThrottle, Throttle
 from chatserver.web import api
 from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE, THROTTLE
 from chatserver.web.security import same_origin_writes, security_headers
@@ -65,7 +65,7 @@ def create_app(
     tick_seconds: float = TICK_SECONDS,
     client_manager: socketio.AsyncManager | None = None,
     metrics_token: str | None = None,
-    throttle: LoginThrottle | None = None,
+    throttle: Throttle | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[security_headers, same_origin_writes], client_max_size=64 * 1024

@@ -12,7 +12,7 @@ from chatserver.auth import Authenticator
 from chatserver.config import Config
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
-from chatserver.throttle import LoginThrottle
+from chatserver.throttle import Throttle
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
@@ -23,4 +23,4 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 # Bearer token a Prometheus scraper presents at /metrics (None: admins only).
 METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")
 # Failed logins per account, client and pair (memory, or Redis shared by all processes).
-THROTTLE = web.AppKey("throttle", LoginThrottle)
+THROTTLE = web.AppKey("throttle", Throttle)

@@ -19,8 +19,8 @@ from chatserver.throttle import (
     BACKOFF_CAP,
     CLIENT_FREE_FAILURES,
     PAIR_MAX_FAILURES,
-    LoginThrottle,
     MemoryLoginThrottle,
+    Throttle,
 )
 from chatserver.throttle_redis import RedisLoginThrottle
 
@@ -28,7 +28,7 @@ T0 = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
 PREFIX = "chatserver:"
 SECRET = b"k" * 32
 
-ThrottleFactory = Callable[[], LoginThrottle]
+ThrottleFactory = Callable[[], Throttle]
 
 
 def at(seconds: float) -> datetime:
@@ -48,16 +48,16 @@ async def new_throttle(request: pytest.FixtureRequest) -> AsyncIterator[Throttle
 
 
 @pytest.fixture
-def throttle(new_throttle: ThrottleFactory) -> LoginThrottle:
+def throttle(new_throttle: ThrottleFactory) -> Throttle:
     return new_throttle()
 
 
-async def fail(throttle: LoginThrottle, username: str, peer: str, now: datetime) -> None:
+async def fail(throttle: Throttle, username: str, peer: str, now: datetime) -> None:
     assert await throttle.reserve(throttle.keys(username, peer), now) is None
 
 
 async def test_five_failures_of_a_pair_pause_it_until_the_fifth_last_ages_out(
-    throttle: LoginThrottle,
+    throttle: Throttle,
 ) -> None:
     keys = throttle.keys("carla", "192.0.2.7")
     for second in range(0, 50, 10):
@@ -68,7 +68,7 @@ async def test_five_failures_of_a_pair_pause_it_until_the_fifth_last_ages_out(
 
 
 async def test_a_stranger_pausing_themselves_leaves_the_real_user_free(
-    throttle: LoginThrottle,
+    throttle: Throttle,
 ) -> None:
     for _ in range(PAIR_MAX_FAILURES):
         await fail(throttle, "carla", "198.51.100.1", at(0))
@@ -79,7 +79,7 @@ async def test_a_stranger_pausing_themselves_leaves_the_real_user_free(
 
 
 async def test_many_addresses_on_one_account_meet_a_backoff_of_at_most_a_minute(
-    throttle: LoginThrottle,
+    throttle: Throttle,
 ) -> None:
     for index in range(ACCOUNT_FREE_FAILURES):
         await fail(throttle, "carla", f"198.51.100.{index}", at(0))
@@ -101,7 +101,7 @@ async def test_many_addresses_on_one_account_meet_a_backoff_of_at_most_a_minute(
 
 
 async def test_spraying_many_accounts_from_one_client_meets_a_backoff(
-    throttle: LoginThrottle,
+    throttle: Throttle,
 ) -> None:
     for index in range(CLIENT_FREE_FAILURES):
         await fail(throttle, f"guess{index}", "192.0.2.7", at(0))
@@ -110,7 +110,7 @@ async def test_spraying_many_accounts_from_one_client_meets_a_backoff(
 
 
 async def test_a_right_login_forgives_the_pair_and_account_but_not_the_clients_other_failures(
-    throttle: LoginThrottle,
+    throttle: Throttle,
 ) -> None:
     others = CLIENT_FREE_FAILURES - PAIR_MAX_FAILURES
     for index in range(others):
