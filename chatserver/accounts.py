@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -65,6 +66,16 @@ class Account:
         if self.role != "counselor":
             return False
         return not self.helplines or helpline_id in self.helplines
+
+
+def credential_generation(account: Account) -> str:
+    """A fingerprint of what logs the account in (password hash, TOTP secret).
+
+    Sessions remember it; when `users passwd` or `users totp` changes either, it changes, and
+    every older session stops working, in every process, without any list of sessions.
+    """
+    material = f"{account.password_hash}\0{account.totp_secret or ''}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
 
 
 def validate_username(username: str) -> str:
@@ -137,6 +148,11 @@ class AccountStore(Protocol):
 
     async def set_totp(self, username: str, totp_secret: str | None) -> bool:
         """Set or (None) remove the TOTP secret; False if there is no such account."""
+        ...
+
+    async def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record that a one-time code of this time step was used; False if this step or a
+        later one was used already (a replayed code)."""
         ...
 
 
@@ -218,6 +234,9 @@ class FileAccountStore:
         self._accounts: dict[str, Account] = {}
         # (inode, mtime_ns, size) of the file _accounts reflects; None: no file (yet)
         self._signature: tuple[int, int, int] | None = None
+        # username -> last TOTP time step used. Only the serving process logs anyone in, so
+        # memory suffices; after a restart a code seen in the last 90 s could pass once more.
+        self._totp_steps: dict[str, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -338,6 +357,12 @@ class FileAccountStore:
 
     async def set_totp(self, username: str, totp_secret: str | None) -> bool:
         return self._update(username, totp_secret=totp_secret)
+
+    async def claim_totp_step(self, username: str, step: int) -> bool:
+        if step <= self._totp_steps.get(username, -1):
+            return False
+        self._totp_steps[username] = step
+        return True
 
     def _update(self, username: str, **changes: Any) -> bool:
         with self._locked():

@@ -2,6 +2,7 @@
 
 One hash `{prefix}accounts` maps username -> the same JSON object FileAccountStore writes per
 account, so moving accounts between the two stores is a copy of records, not a conversion.
+`{prefix}totp-step:{username}` holds the last one-time-code time step used, for a while.
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ if current ~= ARGV[2] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
+
+
+# Raise the account's last used TOTP step to ARGV[1] unless it is there already; 1 if raised.
+_CLAIM_TOTP_STEP = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# A step's code is accepted for about 90 s (the step either side); keep the mark well past it.
+TOTP_STEP_TTL_MS = 10 * 60 * 1000
 
 
 class AccountRecordError(AccountFileError):
@@ -103,6 +115,11 @@ class RedisAccountStore:
         self._client = client
         self.key = f"{prefix}accounts"
         self._replace_if_unchanged = client.register_script(_REPLACE_IF_UNCHANGED)
+        self._claim_totp_step = client.register_script(_CLAIM_TOTP_STEP)
+        self._prefix = prefix
+
+    def totp_step_key(self, username: str) -> str:
+        return f"{self._prefix}totp-step:{username}"
 
     def _where(self, username: str) -> str:
         return f"redis hash '{self.key}' field '{username}'"
@@ -132,6 +149,10 @@ class RedisAccountStore:
 
     async def set_totp(self, username: str, totp_secret: str | None) -> bool:
         return await self._update(username, totp_secret=totp_secret)
+
+    async def claim_totp_step(self, username: str, step: int) -> bool:
+        keys, args = [self.totp_step_key(username)], [step, TOTP_STEP_TTL_MS]
+        return bool(await self._claim_totp_step(keys=keys, args=args))
 
     async def _update(self, username: str, **changes: Any) -> bool:
         while True:

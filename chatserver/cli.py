@@ -35,6 +35,8 @@ from chatserver.store import redis as redis_store
 from chatserver.store.base import Store
 from chatserver.store.memory import MemoryStore
 from chatserver.store.redis import DEFAULT_PREFIX, RedisStore
+from chatserver.throttle import Throttle
+from chatserver.throttle_redis import RedisLoginThrottle, throttle_secret
 from chatserver.users_cli import add_users_parser, run_users_command
 from chatserver.web.app import create_app, utc_now
 
@@ -104,6 +106,8 @@ class Backend:
     accounts: AccountStore
     sessions: SessionStore
     client_manager: socketio.AsyncManager | None = None
+    # Login failures counted by all processes together (None: in this process's memory).
+    throttle: Throttle | None = None
 
 
 def _open_backend(args: argparse.Namespace, err: TextIO) -> Backend | None:
@@ -123,6 +127,7 @@ def _open_backend(args: argparse.Namespace, err: TextIO) -> Backend | None:
         sessions=RedisSessionStore(client, prefix),
         # Socket.IO events cross processes on the same Redis, in a channel of their own.
         client_manager=RedisBus(args.redis, channel=f"{prefix}socketio"),
+        throttle=RedisLoginThrottle(client, prefix, throttle_secret(kek)),
     )
 
 
@@ -197,6 +202,7 @@ def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
         backend.sessions,
         client_manager=backend.client_manager,
         metrics_token=os.environ.get("CHATSERVER_METRICS_TOKEN") or None,
+        throttle=backend.throttle,
     )
     base = f"http://{args.host}:{args.port}"
 

@@ -47,6 +47,11 @@ MAX_TOPICS = 20
 # Socket.IO packets larger than this are dropped by the transport before any handler runs.
 MAX_PACKET_BYTES = 64 * 1024
 
+# HTTP JSON bodies (chatserver/web/body.py): the deepest nesting any route reads is 2.
+MAX_JSON_DEPTH = 8
+# HTTP-only error codes: a JSON route given another Content-Type, a refused cross-origin write.
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+
 _CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _HELPLINE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
 

@@ -2,6 +2,10 @@
 
 Only hashes of tokens are kept, so a memory dump or a Redis copy does not hand out logins.
 Time is passed in so that expiry can be tested without waiting.
+
+A session also remembers the account's credential generation when it began (see
+accounts.credential_generation): the Authenticator refuses it once the password or second
+factor changed, even when the change was made by `chatserver users` in another process.
 """
 
 from __future__ import annotations
@@ -16,13 +20,24 @@ from chatserver.crypto import hash_token, new_token
 SESSION_TTL = timedelta(hours=12)
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    username: str
+    # The account's credential generation at login; "" for sessions made without one.
+    generation: str = ""
+
+
 class SessionStore(Protocol):
-    async def create(self, username: str, now: datetime) -> str:
+    async def create(self, username: str, now: datetime, generation: str = "") -> str:
         """Start a session; returns the token, which is never stored as such."""
         ...
 
     async def resolve(self, token: str, now: datetime) -> str | None:
         """The username of a live session, or None if unknown or expired."""
+        ...
+
+    async def session(self, token: str, now: datetime) -> Session | None:
+        """The live session of a token, or None if unknown or expired."""
         ...
 
     async def revoke(self, token: str) -> None:
@@ -36,7 +51,7 @@ class SessionStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Session:
-    username: str
+    session: Session
     expires_at: datetime
 
 
@@ -47,27 +62,31 @@ class MemorySessionStore:
         self._ttl = ttl
         self._sessions: dict[str, _Session] = {}
 
-    async def create(self, username: str, now: datetime) -> str:
+    async def create(self, username: str, now: datetime, generation: str = "") -> str:
         self._drop_expired(now)
         token = new_token()
-        self._sessions[hash_token(token)] = _Session(username, now + self._ttl)
+        self._sessions[hash_token(token)] = _Session(Session(username, generation), now + self._ttl)
         return token
 
     async def resolve(self, token: str, now: datetime) -> str | None:
+        session = await self.session(token, now)
+        return None if session is None else session.username
+
+    async def session(self, token: str, now: datetime) -> Session | None:
         key = hash_token(token)
-        session = self._sessions.get(key)
-        if session is None:
+        stored = self._sessions.get(key)
+        if stored is None:
             return None
-        if now >= session.expires_at:
+        if now >= stored.expires_at:
             del self._sessions[key]
             return None
-        return session.username
+        return stored.session
 
     async def revoke(self, token: str) -> None:
         self._sessions.pop(hash_token(token), None)
 
     async def revoke_user(self, username: str) -> None:
-        for key in [k for k, s in self._sessions.items() if s.username == username]:
+        for key in [k for k, s in self._sessions.items() if s.session.username == username]:
             del self._sessions[key]
 
     def _drop_expired(self, now: datetime) -> None:

@@ -1,7 +1,8 @@
 """Login sessions in Redis, so a staff member stays logged in across servers and restarts.
 
 Keys (only token hashes, never tokens, reach Redis):
-  {prefix}session:{hash_token(token)}  -> {"username": ..., "expires_at": <unix ms>}
+  {prefix}session:{hash_token(token)}  -> {"username": ..., "expires_at": <unix ms>,
+                                          "generation": <the account's credential generation>}
   {prefix}user-sessions:{username}     -> set of the session hashes of that user, for revoke_user
 """
 
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 import redis.asyncio
 
 from chatserver.crypto import hash_token, new_token
-from chatserver.sessions import SESSION_TTL
+from chatserver.sessions import SESSION_TTL, Session
 
 
 def _ms(moment: datetime) -> int:
@@ -43,10 +44,12 @@ class RedisSessionStore:
     def user_key(self, username: str) -> str:
         return f"{self._prefix}user-sessions:{username}"
 
-    async def create(self, username: str, now: datetime) -> str:
+    async def create(self, username: str, now: datetime, generation: str = "") -> str:
         token = new_token()
         session_hash = hash_token(token)
-        record = json.dumps({"username": username, "expires_at": _ms(now + self._ttl)})
+        record = json.dumps(
+            {"username": username, "expires_at": _ms(now + self._ttl), "generation": generation}
+        )
         ttl_ms = max(1, int(self._ttl.total_seconds() * 1000))
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.set(self.session_key(session_hash), record, px=ttl_ms)
@@ -57,6 +60,10 @@ class RedisSessionStore:
         return token
 
     async def resolve(self, token: str, now: datetime) -> str | None:
+        session = await self.session(token, now)
+        return None if session is None else session.username
+
+    async def session(self, token: str, now: datetime) -> Session | None:
         session_hash = hash_token(token)
         data = await self._client.get(self.session_key(session_hash))
         if data is None:
@@ -64,11 +71,11 @@ class RedisSessionStore:
         record = _parse(data)
         if record is None:
             return None  # not written by this code: treat as no session rather than fail
-        username, expires_at = record
+        username, expires_at, generation = record
         if _ms(now) >= expires_at:
             await self._drop(session_hash, username)
             return None
-        return username
+        return Session(username, generation)
 
     async def revoke(self, token: str) -> None:
         session_hash = hash_token(token)
@@ -95,8 +102,8 @@ class RedisSessionStore:
             await pipe.execute()
 
 
-def _parse(data: bytes | str) -> tuple[str, int] | None:
-    """(username, expires_at ms) of a stored record, or None if it is not one."""
+def _parse(data: bytes | str) -> tuple[str, int, str] | None:
+    """(username, expires_at ms, generation) of a stored record, or None if it is not one."""
     try:
         record = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -104,6 +111,7 @@ def _parse(data: bytes | str) -> tuple[str, int] | None:
     if not isinstance(record, dict):
         return None
     username, expires_at = record.get("username"), record.get("expires_at")
+    generation = record.get("generation", "")
     if not isinstance(username, str) or type(expires_at) is not int:
         return None
-    return username, expires_at
+    return username, expires_at, generation if isinstance(generation, str) else ""

@@ -51,14 +51,25 @@ def code_at(secret: str, unix_time: float) -> str:
 
 def verify(secret: str, otp: str, unix_time: float) -> bool:
     """Whether otp is the code of this step or of one step either side."""
+    return matched_step(secret, otp, unix_time) is not None
+
+
+def matched_step(secret: str, otp: str, unix_time: float) -> int | None:
+    """The time step (unix time // 30) whose code otp is, within the tolerance, or None.
+
+    The caller refuses a step at or before the last one used (RFC 6238 section 5.2), so a code
+    seen over a shoulder or in a proxy log cannot be used again.
+    """
     if not _OTP_RE.fullmatch(otp):
-        return False
+        return None
     totp = _totp(secret)
-    matched = False
+    now_step = int(unix_time) // STEP_SECONDS
+    matched = None
     for offset in range(-TOLERANCE_STEPS, TOLERANCE_STEPS + 1):
         expected = totp.generate(int(unix_time) + offset * STEP_SECONDS)
         # Check every step, so the time taken does not say which one matched.
-        matched |= hmac.compare_digest(expected, otp.encode("ascii"))
+        if hmac.compare_digest(expected, otp.encode("ascii")):
+            matched = now_step + offset
     return matched
 
 

@@ -24,6 +24,8 @@ class _Connection:
     username: str
     display_name: str
     helplines: tuple[str, ...]
+    # The session it logged in with: checked again while connected (end_revoked_sessions).
+    token: str
     protocol: int = 1
 
 
@@ -78,7 +80,7 @@ class CounselorNamespace(GuardedNamespace):
             )
         helplines = tuple(self.board.helplines_served(account.helplines))
         self.connections[sid] = _Connection(
-            account.username, account.display_name, helplines, version
+            account.username, account.display_name, helplines, token or "", version
         )
         await self.enter_room(sid, counselor_room(account.username))
         for helpline in helplines:
@@ -98,6 +100,23 @@ class CounselorNamespace(GuardedNamespace):
         if connection is not None:
             await self.board.counselor_detached(connection.username, sid)
             del self.connections[sid]
+
+    async def end_revoked_sessions(self) -> None:
+        """Tell and disconnect this process's connections whose session no longer logs in:
+        logged out, expired, password or second factor changed, account removed."""
+        verdicts: dict[str, str] = {}
+        for sid, connection in list(self.connections.items()):
+            if connection.token not in verdicts:
+                account, reason = await self.auth.check_session(connection.token)
+                verdicts[connection.token] = "" if account is not None else reason
+            reason = verdicts[connection.token]
+            if reason and sid in self.connections:
+                message = "your session has ended; log in again"
+                # ignore_queue: delivered before the disconnect, not after a trip through Redis.
+                await self.emit(
+                    "logged_out", {"reason": reason, "message": message}, to=sid, ignore_queue=True
+                )
+                await self.disconnect(sid)
 
     def _me(self, sid: str) -> _Connection:
         connection = self.connections.get(sid)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatserver import protocol, totp
+from chatserver import protocol
 from chatserver.accounts import Account
 from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
 from chatserver.config import LANGUAGES
@@ -25,7 +25,9 @@ from chatserver.core.admission import admission
 from chatserver.core.counting import columns, local_day
 from chatserver.core.models import ChatState, CounselorState
 from chatserver.realtime.bus import RedisBus
+from chatserver.realtime.rooms import COUNSELOR_NAMESPACE
 from chatserver.sessions import SESSION_TTL
+from chatserver.web.body import bad_request, json_error, read_json_object
 from chatserver.web.keys import (
     AUTH,
     BOARD,
@@ -48,15 +50,6 @@ _LOGIN_FAILED = "wrong username or password"
 # and int() also takes "1_0", " 7" and non-ASCII digits.
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INT_RE = re.compile(r"[0-9]{1,9}")
-
-
-def _json_error(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
-    body = json.dumps({"error": {"code": code, "message": message}})
-    return status(text=body, content_type="application/json")
-
-
-def _bad_request(message: str) -> web.HTTPException:
-    return _json_error(web.HTTPBadRequest, "bad_request", message)
 
 
 def _rate_limited(retry_after_s: int) -> web.HTTPException:
@@ -118,15 +111,15 @@ def _parse_date(value: str, name: str) -> date:
             return date.fromisoformat(value)
         except ValueError:  # 2026-13-01, 2026-02-30
             pass
-    raise _bad_request(f"'{name}' must be a date YYYY-MM-DD")
+    raise bad_request(f"'{name}' must be a date YYYY-MM-DD")
 
 
 def _parse_int(value: str, name: str, low: int, high: int) -> int:
     if not _INT_RE.fullmatch(value):
-        raise _bad_request(f"'{name}' must be a whole number")
+        raise bad_request(f"'{name}' must be a whole number")
     number = int(value)
     if not low <= number <= high:
-        raise _bad_request(f"'{name}' must be between {low} and {high}")
+        raise bad_request(f"'{name}' must be between {low} and {high}")
     return number
 
 
@@ -135,14 +128,14 @@ async def helpline_schedule(request: web.Request) -> web.Response:
     config, board = request.app[CONFIG], request.app[BOARD]
     helpline = config.helpline(request.match_info["helpline_id"])
     if helpline is None:
-        raise _json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
+        raise json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
     today = local_day(request.app[CLOCK](), config.timezone)
     first = _parse_date(request.query.get("from", today.isoformat()), "from")
     days = _parse_int(request.query.get("days", "7"), "days", 1, MAX_SCHEDULE_DAYS)
     try:
         intervals = board.hours[helpline.id].intervals(first, days)
     except ValueError as exc:  # a date near 0001-01-01 or 9999-12-31
-        raise _bad_request(f"'from': {exc}") from None
+        raise bad_request(f"'from': {exc}") from None
     return web.json_response(
         {
             "helpline": helpline.id,
@@ -175,45 +168,41 @@ async def current_account(request: web.Request) -> Account | None:
 async def require_role(request: web.Request, roles: Iterable[str]) -> Account:
     account = await current_account(request)
     if account is None:
-        raise _json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
+        raise json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
     if account.role not in roles:
-        raise _json_error(web.HTTPForbidden, "forbidden", "your role may not see this")
+        raise json_error(web.HTTPForbidden, "forbidden", "your role may not see this")
     return account
 
 
 @routes.post("/api/login")
 async def login(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad_request("send JSON {username, password}") from None
-    username = body.get("username") if isinstance(body, dict) else None
-    password = body.get("password") if isinstance(body, dict) else None
-    otp = body.get("otp") if isinstance(body, dict) else None
+    body = await read_json_object(request, "{username, password}")
+    username, password, otp = body.get("username"), body.get("password"), body.get("otp")
     if not isinstance(username, str) or not isinstance(password, str):
-        raise _bad_request("send JSON {username, password}")
+        raise bad_request("send JSON {username, password}")
     if otp is not None and not isinstance(otp, str):
-        raise _bad_request("'otp' must be the 6-digit code as a string")
+        raise bad_request("'otp' must be the 6-digit code as a string")
     throttle, auth = request.app[THROTTLE], request.app[AUTH]
     now = request.app[CLOCK]()
     # request.remote only ever goes into the keyed hash: see chatserver/throttle.py.
-    keys = [throttle.account_key(username), throttle.client_key(request.remote)]
-    wait = throttle.retry_after(keys, now)
+    keys = throttle.keys(username, request.remote)
+    # Counted before the password is checked, so concurrent guesses cannot all get through;
+    # forgiven below only if the login is right. Every early return stays counted.
+    wait = await throttle.reserve(keys, now)
     if wait is not None:
         # Even a right password waits: otherwise guessing would just go on more slowly.
         raise _rate_limited(wait)
     account = await auth.verify(username, password)
     if account is not None and account.totp_secret is not None:
         if not otp:
-            raise _json_error(
+            raise json_error(
                 web.HTTPUnauthorized, "otp_required", "enter the code from your authenticator app"
             )
-        if not totp.verify(account.totp_secret, otp, now.timestamp()):
+        if not await auth.verify_otp(account, otp, now):
             account = None
     if account is None:
-        throttle.failed(keys, now)
-        raise _json_error(web.HTTPUnauthorized, "unauthorized", _LOGIN_FAILED)
-    throttle.succeeded(keys[0])
+        raise json_error(web.HTTPUnauthorized, "unauthorized", _LOGIN_FAILED)
+    await throttle.succeeded(keys, now)
     token = await auth.open_session(account)
     response = web.json_response(
         {
@@ -240,8 +229,10 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     token = _request_token(request)
     if token is None or await current_account(request) is None:
-        raise _json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
+        raise json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
     await request.app[AUTH].logout(token)
+    # This process's sockets of the session end now; other processes' within seconds.
+    await request.app[SIO].namespace_handlers[COUNSELOR_NAMESPACE].end_revoked_sessions()
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -251,7 +242,7 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     account = await current_account(request)
     if account is None:
-        raise _json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
+        raise json_error(web.HTTPUnauthorized, "unauthorized", "log in first")
     return web.json_response(
         {
             "username": account.username,
@@ -276,12 +267,12 @@ async def _daily_rows(request: web.Request) -> list[dict[str, Any]]:
         default_first = date.min
     first = _parse_date(request.query.get("from", default_first.isoformat()), "from")
     if first > last:
-        raise _bad_request("'from' must not be after 'to'")
+        raise bad_request("'from' must not be after 'to'")
     if (last - first).days >= MAX_STATS_DAYS:
-        raise _bad_request(f"ask for at most {MAX_STATS_DAYS} days at a time")
+        raise bad_request(f"ask for at most {MAX_STATS_DAYS} days at a time")
     helpline = request.query.get("helpline")
     if helpline is not None and config.helpline(helpline) is None:
-        raise _json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
+        raise json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
     days = await request.app[STORE].daily_counts(first, last, helpline)
     return [d.row() for d in days]
 
@@ -328,7 +319,7 @@ async def console(request: web.Request) -> web.Response:
     account = await require_role(request, COUNSELOR_ROLES)
     lang = request.query.get("lang", LANGUAGES[0])
     if lang not in LANGUAGES:
-        raise _bad_request(f"'lang' must be one of {', '.join(LANGUAGES)}")
+        raise bad_request(f"'lang' must be one of {', '.join(LANGUAGES)}")
     config, board = request.app[CONFIG], request.app[BOARD]
     served = board.helplines_served(account.helplines)
     helplines = []
@@ -385,29 +376,24 @@ async def colleagues(request: web.Request) -> web.Response:
 async def tally(request: web.Request) -> web.Response:
     """Count a phone call or e-mail the counselor handled: today's counters only, no record."""
     account = await require_role(request, COUNSELOR_ROLES)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad_request("send JSON {helpline, channel, outcome, topics?}") from None
-    if not isinstance(body, dict):
-        raise _bad_request("send JSON {helpline, channel, outcome, topics?}")
+    body = await read_json_object(request, "{helpline, channel, outcome, topics?}")
     helpline_id = body.get("helpline")
     if not isinstance(helpline_id, str):
-        raise _bad_request("'helpline' must be a helpline id")
+        raise bad_request("'helpline' must be a helpline id")
     helpline = request.app[CONFIG].helpline(helpline_id)
     if helpline is None:
-        raise _json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
+        raise json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
     if not account.serves(helpline.id):
-        raise _json_error(web.HTTPForbidden, "forbidden", "you do not serve this helpline")
+        raise json_error(web.HTTPForbidden, "forbidden", "you do not serve this helpline")
     channel = body.get("channel")
     if channel not in TALLY_CHANNELS:
-        raise _bad_request(f"'channel' must be one of {', '.join(TALLY_CHANNELS)}")
+        raise bad_request(f"'channel' must be one of {', '.join(TALLY_CHANNELS)}")
     try:
         tags = protocol.parse_tags(
             body, helpline.outcome_ids(), helpline.topic_ids(), outcome_required=True
         )
     except protocol.ProtocolError as exc:
-        raise _bad_request(exc.message) from None
+        raise bad_request(exc.message) from None
     await request.app[BOARD].tally(helpline.id, channel, tags)
     return web.json_response({"ok": True})
 

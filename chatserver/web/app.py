@@ -31,10 +31,10 @@ from chatserver.realtime.visitor import VisitorNamespace
 from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
-from chatserver.throttle import LoginThrottle
+from chatserver.throttle import MemoryLoginThrottle, Throttle
 from chatserver.web import api
 from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE, THROTTLE
-from chatserver.web.security import security_headers
+from chatserver.web.security import same_origin_writes, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ PAGES = ("widget", "console", "dashboard")
 TICK_SECONDS = 1.0
 # Protocol-2 visitors hear where their chat stands this often (realtime/visitor.py).
 SYNC_SECONDS = 5.0
+# How soon a counselor socket notices its session ended in another process (or by `users`).
+SESSION_CHECK_SECONDS = 2.0
 # Detect a vanished client within about 20 s rather than the default 45 s.
 PING_INTERVAL, PING_TIMEOUT = 10, 10
 
@@ -65,8 +67,11 @@ def create_app(
     tick_seconds: float = TICK_SECONDS,
     client_manager: socketio.AsyncManager | None = None,
     metrics_token: str | None = None,
+    throttle: Throttle | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[security_headers, same_origin_writes], client_max_size=64 * 1024
+    )
     disable_websocket_compression()
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
@@ -99,7 +104,7 @@ def create_app(
     app[CLOCK] = clock
     app[SIO] = sio
     app[METRICS_TOKEN] = metrics_token
-    app[THROTTLE] = LoginThrottle()
+    app[THROTTLE] = throttle if throttle is not None else MemoryLoginThrottle()
     app.add_routes(api.routes)
     _add_pages(app, static_dir)
 
@@ -110,6 +115,9 @@ def create_app(
             asyncio.create_task(_every(tick_seconds, "tick", board.tick)),
             asyncio.create_task(_every(heartbeat_seconds, "heartbeat", counselors.heartbeat_round)),
             asyncio.create_task(_every(SYNC_SECONDS, "sync", visitors.sync_round)),
+            asyncio.create_task(
+                _every(SESSION_CHECK_SECONDS, "session check", counselors.end_revoked_sessions)
+            ),
         ]
         yield
         for task in tasks:

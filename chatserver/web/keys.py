@@ -12,7 +12,7 @@ from chatserver.auth import Authenticator
 from chatserver.config import Config
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
-from chatserver.throttle import LoginThrottle
+from chatserver.throttle import Throttle
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
@@ -22,5 +22,5 @@ CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 SIO = web.AppKey("sio", socketio.AsyncServer)
 # Bearer token a Prometheus scraper presents at /metrics (None: admins only).
 METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")
-# Failed logins per account and per client (in this process's memory only).
-THROTTLE = web.AppKey("throttle", LoginThrottle)
+# Failed logins per account, client and pair (memory, or Redis shared by all processes).
+THROTTLE = web.AppKey("throttle", Throttle)

@@ -271,6 +271,13 @@ function connect() {
       setConnection(t.offline);
     }
   });
+  // The session ended elsewhere (logout in another tab, password changed, account removed).
+  socket.on("logged_out", () => {
+    socket.disconnect();
+    state.socket = null;
+    sessionStorage.removeItem(STORE_KEY);
+    showLogin(t.loggedOut);
+  });
   socket.on("availability", (data) => setAvailability(data));
   socket.on("queue_stats", (data) => {
     state.lastStats = { ...state.lastStats, ...(data?.helplines || {}) };

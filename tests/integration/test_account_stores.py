@@ -170,6 +170,26 @@ async def test_set_totp_keeps_the_password_and_set_password_keeps_the_totp(
     assert await backend.store.set_totp("nobody", secret) is False
 
 
+async def test_a_totp_step_is_claimed_once_and_never_an_earlier_one(store: AccountStore) -> None:
+    await store.add(make_account("anna"))
+    assert await store.claim_totp_step("anna", 100) is True
+    assert await store.claim_totp_step("anna", 100) is False
+    assert await store.claim_totp_step("anna", 99) is False
+    assert await store.claim_totp_step("bert", 100) is True  # per account
+    assert await store.claim_totp_step("anna", 101) is True
+
+
+async def test_concurrent_claims_of_one_totp_step_let_one_through(backend: Backend) -> None:
+    """Two logins with one code at once (with Redis: on two processes): one gets in.
+
+    Without Redis only the one serving process logs anyone in, so it is one store.
+    """
+    redis_store = isinstance(backend.store, RedisAccountStore)
+    stores = [backend.store, backend.reopen() if redis_store else backend.store]
+    claims = [stores[i % 2].claim_totp_step("anna", 100) for i in range(10)]
+    assert sorted(await asyncio.gather(*claims)) == [False] * 9 + [True]
+
+
 async def test_set_totp_rejects_a_secret_that_is_not_base32(store: AccountStore) -> None:
     await store.add(make_account("anna"))
     with pytest.raises(ValueError, match="totp"):

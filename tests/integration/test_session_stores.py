@@ -17,7 +17,7 @@ from chatserver import crypto
 from chatserver.accounts import Account, authenticate
 from chatserver.accounts_redis import RedisAccountStore
 from chatserver.crypto import hash_token
-from chatserver.sessions import SESSION_TTL, MemorySessionStore, SessionStore
+from chatserver.sessions import SESSION_TTL, MemorySessionStore, Session, SessionStore
 from chatserver.sessions_redis import RedisSessionStore
 
 # In the past of the real clock on purpose: Redis's own expiry must not act on this clock.
@@ -123,6 +123,15 @@ async def test_revoke(store: SessionStore) -> None:
     assert await store.resolve(other, T0) == "anna"
     await store.revoke(token)  # again: no error
     await store.revoke("never issued")
+
+
+async def test_a_session_keeps_the_credential_generation_it_began_with(
+    store: SessionStore,
+) -> None:
+    token = await store.create("anna", T0, "generation-1")
+    assert await store.session(token, T0) == Session("anna", "generation-1")
+    assert await store.session(await store.create("anna", T0), T0) == Session("anna", "")
+    assert await store.session(token, T0 + SESSION_TTL) is None
 
 
 async def test_revoke_user(store: SessionStore) -> None:

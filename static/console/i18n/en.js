@@ -14,6 +14,7 @@ export default {
   rateLimited: (s) => `Too many attempts. Take a moment: try again in ${Math.max(1, Math.ceil(s / 60))} minute(s).`,
   loginFailed: "Logging in does not work right now. Please try again shortly.",
   wrongRole: "This console is for counselors.",
+  loggedOut: "You have been logged out. Log in again to continue.",
   loggedInAs: (name) => `Logged in as ${name}`,
   connecting: "Connecting…",
   connected: "Connected",

@@ -14,6 +14,7 @@ export default {
   rateLimited: (s) => `Te veel pogingen. Rustig aan: probeer het over ${Math.max(1, Math.ceil(s / 60))} minuut/minuten opnieuw.`,
   loginFailed: "Inloggen lukt nu niet. Probeer het zo opnieuw.",
   wrongRole: "Deze console is voor hulpverleners.",
+  loggedOut: "Je bent uitgelogd. Log opnieuw in om verder te gaan.",
   loggedInAs: (name) => `Ingelogd als ${name}`,
   connecting: "Verbinden…",
   connected: "Verbonden",
