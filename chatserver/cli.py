@@ -126,7 +126,7 @@ def _open_backend(args: argparse.Namespace, err: TextIO) -> Backend | None:
         accounts=RedisAccountStore(client, prefix),
         sessions=RedisSessionStore(client, prefix),
         # Socket.IO events cross processes on the same Redis, in a channel of their own.
-        client_manager=RedisBus(args.redis, channel=f"{prefix}socketio"),
+        client_manager=RedisBus(args.redis, f"{prefix}socketio", crypto.bus_key(kek)),
         throttle=RedisLoginThrottle(client, prefix, throttle_secret(kek)),
     )
 

@@ -120,6 +120,7 @@ MIN_SECRET_CHARS = 32
 CHAT_KEY_BYTES = 32
 _NONCE_BYTES = 12
 _KEK_INFO = b"chatserver v1 chat-key wrapping"
+_BUS_INFO = b"chatserver v1 socket.io bus"
 
 
 class SecretError(ValueError):
@@ -139,6 +140,20 @@ def key_encryption_key(secret: str | None) -> bytes:
         )
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEK_INFO)
     return hkdf.derive(secret.encode("utf-8"))
+
+
+def bus_key(kek: bytes) -> bytes:
+    """The key of everything the Socket.IO bus carries between processes (pub/sub)."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_BUS_INFO)
+    return hkdf.derive(kek)
+
+
+def seal_bus_message(key: bytes, plaintext: bytes) -> bytes:
+    return _seal(key, plaintext, b"bus")
+
+
+def open_bus_message(key: bytes, sealed: bytes) -> bytes:
+    return _open(key, sealed, b"bus")
 
 
 def new_chat_key() -> bytes:

@@ -439,7 +439,7 @@ class Switchboard:
     async def set_availability(
         self, username: str, available: bool, sid: str | None = None, reason: str | None = None
     ) -> dict[str, Any]:
-        state = await self.store.set_available(username, available, self.clock())
+        state = await self.store.set_available(username, available, self.clock(), reason)
         if state is None:
             raise ProtocolError(protocol.FORBIDDEN, "not connected as a counselor")
         result: dict[str, Any] = {"available": state.available, "active_chats": len(state.chats)}

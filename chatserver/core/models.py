@@ -91,6 +91,9 @@ class CounselorState:
     # The counselor's console confirms each assignment with `accept` (protocol 2); a v1
     # console cannot, so its assignments count as confirmed at once.
     confirms: bool = False
+    # Why the server (not the counselor) set them away: "idle" or "unconfirmed"; told to
+    # every console that connects until the counselor changes their availability.
+    away_reason: str | None = None
 
     @property
     def online(self) -> bool:

@@ -12,8 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import orjson
 import socketio
+
+from chatserver import crypto
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +25,29 @@ log = logging.getLogger(__name__)
 SUBSCRIBE_WAIT_SECONDS = 10.0
 
 
+class SealedJson:
+    """What the Redis manager uses to put events on the bus and take them off: sealed JSON.
+
+    Every event between processes (chat messages, handover notes, names) is AES-GCM
+    ciphertext under a key derived from CHATSERVER_SECRET, so neither MONITOR, SUBSCRIBE nor
+    a replica shows what anyone typed. A message that does not open (tampered, or another
+    deployment's) raises, and python-socketio drops it.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def dumps(self, obj: Any, **_: Any) -> bytes:
+        return crypto.seal_bus_message(self._key, orjson.dumps(obj))
+
+    def loads(self, data: str | bytes, **_: Any) -> Any:
+        raw = data.encode() if isinstance(data, str) else data
+        return orjson.loads(crypto.open_bus_message(self._key, raw))
+
+
 class RedisBus(socketio.AsyncRedisManager):  # type: ignore[misc]
-    def __init__(self, url: str, channel: str) -> None:
-        super().__init__(url, channel=channel)
+    def __init__(self, url: str, channel: str, key: bytes) -> None:
+        super().__init__(url, channel=channel, json=SealedJson(key))
         self.on_reconnect: Callable[[], Awaitable[None]] | None = None
         self._connected_before = False
         self._tasks: set[asyncio.Task[None]] = set()

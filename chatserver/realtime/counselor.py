@@ -89,9 +89,13 @@ class CounselorNamespace(GuardedNamespace):
             account.username, account.display_name, account.helplines, sid, confirms=version >= 2
         )
         await self.emit("queue_stats", await self.board.queue_stats(list(helplines)), to=sid)
-        await self.emit(
-            "availability", {"available": state.available, "active_chats": len(state.chats)}, to=sid
-        )
+        availability: dict[str, Any] = {
+            "available": state.available,
+            "active_chats": len(state.chats),
+        }
+        if state.away_reason:
+            availability["reason"] = state.away_reason  # e.g. an offer went unconfirmed
+        await self.emit("availability", availability, to=sid)
         return None
 
     async def disconnected(self, sid: str) -> None:

@@ -261,8 +261,9 @@ class Store(Protocol):
         """One connection fewer; the state tells whether any are left."""
 
     async def set_available(
-        self, username: str, available: bool, now: datetime
-    ) -> CounselorState | None: ...
+        self, username: str, available: bool, now: datetime, away_reason: str | None = None
+    ) -> CounselorState | None:
+        """Switch availability; away_reason says why when the server switched them off."""
 
     async def get_counselor(self, username: str) -> CounselorState | None: ...
 

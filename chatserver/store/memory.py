@@ -189,6 +189,7 @@ class MemoryStore:
         if counselor is not None:
             self._release_slot(counselor.username, chat_id, now)
             counselor.available = False
+            counselor.away_reason = "unconfirmed"
         self._put_back_in_front(chat, chat.helpline, now)
         return before
 
@@ -419,7 +420,7 @@ class MemoryStore:
         return _copy_counselor(state)
 
     async def set_available(
-        self, username: str, available: bool, now: datetime
+        self, username: str, available: bool, now: datetime, away_reason: str | None = None
     ) -> CounselorState | None:
         state = self._counselors.get(username)
         if state is None:
@@ -427,6 +428,7 @@ class MemoryStore:
         if available and not state.available:
             state.idle_since = now
         state.available = available
+        state.away_reason = None if available else away_reason
         return _copy_counselor(state)
 
     async def get_counselor(self, username: str) -> CounselorState | None:

@@ -457,7 +457,7 @@ class RedisStore:
         return await self.get_counselor(username)
 
     async def set_available(
-        self, username: str, available: bool, now: datetime
+        self, username: str, available: bool, now: datetime, away_reason: str | None = None
     ) -> CounselorState | None:
         key = self._key("counselor", username)
         if not await self.redis.exists(key):
@@ -467,6 +467,10 @@ class RedisStore:
             if available:
                 pipe.hget(key, "available")
             pipe.hset(key, "available", "1" if available else "0")
+            if available or away_reason is None:
+                pipe.hdel(key, "away_reason")
+            else:
+                pipe.hset(key, "away_reason", away_reason)
             results = await pipe.execute()
         if available and _str(results[0]) != "1":
             await self.redis.hset(key, "idle_since", _ts(now))
@@ -500,6 +504,7 @@ class RedisStore:
                     chats={cast(str, _str(c)) for c in chats},
                     idle_since=_time(f.get("idle_since")),
                     confirms=f.get("confirms") == "1",
+                    away_reason=f.get("away_reason") or None,
                 )
             )
         return states

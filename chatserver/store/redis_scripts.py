@@ -404,7 +404,7 @@ local counselor = redis.call('HGET', key, 'counselor')
 if counselor and counselor ~= '' then
   local ck = P .. 'counselor:' .. counselor
   redis.call('SREM', ck .. ':chats', id)
-  redis.call('HSET', ck, 'available', '0', 'idle_since', ARGV[3])
+  redis.call('HSET', ck, 'available', '0', 'idle_since', ARGV[3], 'away_reason', 'unconfirmed')
 end
 put_back_in_front(id, redis.call('HGET', key, 'helpline'), ARGV[3], tonumber(ARGV[4]))
 return before
