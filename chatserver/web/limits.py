@@ -38,7 +38,8 @@ async def bounded_body(request: web.Request, handler: Handler) -> web.StreamResp
         except TimeoutError:
             BAD_INPUT.refused("request body not sent in time")
             raise web.HTTPRequestTimeout(headers=_CLOSE) from None
-        except aiohttp.ClientPayloadError:
+        except (aiohttp.ClientPayloadError, ConnectionError):
+            # The client went away mid-body; aiohttp would log a traceback with its address.
             BAD_INPUT.refused("request body cut short")
             raise web.HTTPBadRequest(headers=_CLOSE) from None
     return await handler(request)

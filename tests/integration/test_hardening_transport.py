@@ -323,3 +323,26 @@ async def test_a_resume_with_a_huge_last_seq_is_a_bad_request_in_redis_mode(
     finally:
         await visitor.disconnect()
         await counselor.disconnect()
+
+
+async def test_a_client_resetting_a_half_sent_post_leaves_no_traceback(
+    server: ServerProcess,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        sid = await _polling_sid(http, server.url)
+    log_before = server.log_path.stat().st_size
+    for path in (f"/socket.io/?EIO=4&transport=polling&sid={sid}", "/api/login"):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n40/visi".encode()
+        )
+        await asyncio.sleep(0.3)
+        # SO_LINGER 0: close() sends a TCP reset, as a client that vanishes mid-request.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+    await asyncio.sleep(0.5)
+    written = server.log_path.read_text()[log_before:]
+    print(f"log grew by {len(written)} bytes:\n{written}")
+    assert "Traceback" not in written
+    assert written.count("\n") <= 2
+    await a_visitor_can_still_chat(server.url)
