@@ -93,9 +93,10 @@ def _label(record: logging.LogRecord) -> str:
 def quiet_engineio_logging() -> None:
     """Before the Engine.IO server exists: no handler of its own (so no line twice), no
     tracebacks; every record goes through QuietEngineLog."""
+    # engine.io and socket.io add a StreamHandler of their own (on top of the root's) to a
+    # logger whose level is unset, so each line came out twice; with a level set they add none.
+    logging.getLogger("socketio.server").setLevel(logging.ERROR)
     logger = logging.getLogger("engineio.server")
-    # engine.io adds a StreamHandler of its own (on top of the root's) to a logger whose
-    # level is unset; with a level set it adds none.
     logger.setLevel(logging.ERROR)
     if not any(isinstance(f, QuietEngineLog) for f in logger.filters):
         logger.addFilter(QuietEngineLog())
