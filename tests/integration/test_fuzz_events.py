@@ -37,6 +37,7 @@ DOCUMENTED_CODES = {
     "unknown_token",
     "not_in_chat",
     "unavailable",
+    "chat_full",  # protocol 1.1 chat caps (on main since this test was written)
 }
 VISITOR_EVENTS = ["start", "resume", "message", "typing", "end"]
 COUNSELOR_EVENTS = ["availability", "resume", "message", "typing", "end", "transfer", "block"]
@@ -64,7 +65,7 @@ scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
     # Around the 4000-character limit, in any one character (cheap to draw).
-    st.builds(lambda char, n: char * n, st.characters(), st.integers(3990, 4010)),
+    st.builds(lambda char, n: char * n, st.characters(codec="utf-8"), st.integers(3990, 4010)),
     st.sampled_from(["alpha", "shut", "nl", "en", "ok\n", "carla", "sextortion", "a" * 65]),
 )
 json_values = st.recursive(
@@ -111,9 +112,9 @@ class Fuzzing:
 
 @pytest.fixture
 async def fuzzing(make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch) -> Fuzzing:
-    # Rate limits would answer most generated events with rate_limited before any check.
-    for name in ("MESSAGE_RATE", "MESSAGE_BURST", "EVENT_RATE", "EVENT_BURST"):
-        monkeypatch.setattr(base, name, 1e9)
+    # Connection rate limits would answer most generated events with rate_limited before
+    # any other check; the fuzzer wants the checks behind them.
+    monkeypatch.setattr(base.GuardedNamespace, "_allowed", lambda *_: True)
     return Fuzzing(await make_server())
 
 
