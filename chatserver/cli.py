@@ -39,6 +39,7 @@ from chatserver.throttle import Throttle
 from chatserver.throttle_redis import RedisLoginThrottle, throttle_secret
 from chatserver.users_cli import add_users_parser, run_users_command
 from chatserver.web.app import create_app, utc_now
+from chatserver.web.limits import HEADER_TIMEOUT_SECONDS
 
 log = logging.getLogger("chatserver")
 
@@ -227,7 +228,14 @@ def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
 
     app.on_startup.append(announce)
     web.run_app(
-        app, host=args.host, port=args.port, access_log=None, print=None, loop=_event_loop()
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        loop=_event_loop(),
+        # Also the time a new connection has to send complete headers (web.limits).
+        keepalive_timeout=HEADER_TIMEOUT_SECONDS,
     )
     return 0
 

@@ -44,6 +44,9 @@ MAX_RESUME_CHATS = 50
 MAX_NOTE_CHARS = 1000
 MAX_SESSION_CHARS = 128
 MAX_TOPICS = 20
+# Every integer a client sends must fit here: JavaScript's Number.MAX_SAFE_INTEGER, far below
+# the 64-bit range Redis and orjson handle, so no store ever sees an integer it cannot hold.
+MAX_WIRE_INTEGER = 2**53 - 1
 # Socket.IO packets larger than this are dropped by the transport before any handler runs.
 MAX_PACKET_BYTES = 64 * 1024
 
@@ -52,8 +55,9 @@ MAX_JSON_DEPTH = 8
 # HTTP-only error codes: a JSON route given another Content-Type, a refused cross-origin write.
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 
-_CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_HELPLINE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
+# Used with fullmatch only: `$` in re.match also matches before a trailing newline.
+_CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_HELPLINE_ID = re.compile(r"[a-z0-9-]{1,64}")
 
 
 class ProtocolError(Exception):
@@ -114,8 +118,10 @@ def _string(data: Mapping[str, Any], key: str, *, max_chars: int, required: bool
 
 
 def _seq(value: object, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProtocolError(BAD_REQUEST, f"'{key}' must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WIRE_INTEGER:
+        raise ProtocolError(
+            BAD_REQUEST, f"'{key}' must be a whole number from 0 to {MAX_WIRE_INTEGER}"
+        )
     return value
 
 
@@ -130,7 +136,7 @@ class StartRequest:
 def parse_start(data: object) -> StartRequest:
     obj = _object(data)
     helpline = _string(obj, "helpline", max_chars=64)
-    if not _HELPLINE_ID.match(helpline):
+    if not _HELPLINE_ID.fullmatch(helpline):
         raise ProtocolError(UNKNOWN_HELPLINE, "no such helpline")
     lang = obj.get("lang", "nl")
     if lang not in LANGUAGES:
@@ -172,7 +178,7 @@ def parse_message(data: object, *, with_chat_id: bool) -> MessageRequest:
     if not text.strip():
         raise ProtocolError(BAD_REQUEST, "'text' must not be empty")
     client_msg_id = obj.get("client_msg_id")
-    if not isinstance(client_msg_id, str) or not _CLIENT_MSG_ID.match(client_msg_id):
+    if not isinstance(client_msg_id, str) or not _CLIENT_MSG_ID.fullmatch(client_msg_id):
         raise ProtocolError(
             BAD_REQUEST,
             "'client_msg_id' must be 1 to 64 characters of letters, digits and _ . : -",

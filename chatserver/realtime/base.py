@@ -1,8 +1,10 @@
 """What both namespaces share: strict dispatch, rate limits and error acks.
 
 python-socketio calls on_<event> with whatever arguments the client sent and lets a
-TypeError escape; here every event goes through one door that checks the shape, applies the
-connection's rate limit and turns any failure into a documented error ack.
+TypeError escape; here every client event goes through one door (client_event) that checks the
+shape, applies the connection's rate limit and turns any failure into a documented error ack.
+The library's own connect/disconnect calls use another door (trigger_event) that no client
+event reaches (see realtime.server).
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.handlers: dict[str, Handler] = {}
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
+        """The library's door: python-socketio calls it when a connection opens or closes.
+
+        Client events never come here (GuardedServer sends them to client_event), so a
+        client cannot run these handlers by sending an event named `connect`.
+        """
         if event == "connect":
             try:
                 return await self.connected(*args)
@@ -66,7 +73,10 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except Exception as exc:
                 self._log_failure(event, exc)
                 return None
-        sid, payload = args[0], args[1:]
+        return None
+
+    async def client_event(self, sid: str, event: str, payload: list[Any]) -> dict[str, Any]:
+        """The clients' door: every event a client sends, answered with its ack."""
         handler = self.handlers.get(event)
         if handler is None:
             return _error(BAD_REQUEST, "unknown event")

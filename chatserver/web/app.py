@@ -22,10 +22,12 @@ from chatserver.accounts import AccountStore
 from chatserver.auth import Authenticator
 from chatserver.config import Config
 from chatserver.protocol import MAX_PACKET_BYTES
+from chatserver.realtime.badinput import quiet_engineio_logging
 from chatserver.realtime.bus import RedisBus, tell_local_clients_to_resync
 from chatserver.realtime.counselor import CounselorNamespace
 from chatserver.realtime.notifier import SocketNotifier
 from chatserver.realtime.rooms import COUNSELOR_NAMESPACE, VISITOR_NAMESPACE
+from chatserver.realtime.server import GuardedServer
 from chatserver.realtime.transport import OrjsonForSocketIO, disable_websocket_compression
 from chatserver.realtime.visitor import VisitorNamespace
 from chatserver.sessions import SessionStore
@@ -34,6 +36,7 @@ from chatserver.switchboard import Switchboard
 from chatserver.throttle import MemoryLoginThrottle, Throttle
 from chatserver.web import api
 from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE, THROTTLE
+from chatserver.web.limits import MAX_BODY_BYTES, bounded_body
 from chatserver.web.security import same_origin_writes, security_headers
 
 log = logging.getLogger(__name__)
@@ -70,10 +73,12 @@ def create_app(
     throttle: Throttle | None = None,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[security_headers, same_origin_writes], client_max_size=64 * 1024
+        middlewares=[security_headers, same_origin_writes, bounded_body],
+        client_max_size=MAX_BODY_BYTES,
     )
     disable_websocket_compression()
-    sio = socketio.AsyncServer(
+    quiet_engineio_logging()
+    sio = GuardedServer(
         async_mode="aiohttp",
         json=OrjsonForSocketIO,
         client_manager=client_manager,
