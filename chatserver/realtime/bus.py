@@ -47,12 +47,19 @@ class SealedJson:
 
 class RedisBus(socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(self, url: str, channel: str, key: bytes) -> None:
-        super().__init__(url, channel=channel, json=SealedJson(key))
+        self._sealed = SealedJson(key)
+        super().__init__(url, channel=channel, json=self._sealed)
         self.on_reconnect: Callable[[], Awaitable[None]] | None = None
         self._connected_before = False
         self._tasks: set[asyncio.Task[None]] = set()
         # False from a reconnect until the new subscription is live: /healthz says so.
         self.subscribed = True
+
+    def set_server(self, server: socketio.AsyncServer) -> None:
+        # python-socketio hands the manager the server's JSON module here (the
+        # constructor's `json` only counts for write-only managers): keep the sealed one.
+        super().set_server(server)
+        self.json = self._sealed
 
     def _redis_connect(self) -> None:
         super()._redis_connect()

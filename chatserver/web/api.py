@@ -498,4 +498,21 @@ async def metrics(request: web.Request) -> web.Response:
     lines = []
     for name, description in _METRICS.items():
         lines += [f"# HELP {name} {description}", f"# TYPE {name} gauge", *values[name]]
+    counters = board.counters
+    for name, description, value in (
+        ("chatserver_assignments_total", "Visitors given to a counselor.", counters.assignments),
+        (
+            "chatserver_assignments_by_sweep_total",
+            "Assignments made by the 1 s safety net rather than by the event that freed the "
+            "slot or queued the visitor.",
+            counters.assignments_by_sweep,
+        ),
+        (
+            "chatserver_offers_withdrawn_total",
+            "Assignments a console did not confirm in time, put back at the front.",
+            counters.offers_withdrawn,
+        ),
+    ):
+        lines += [f"# HELP {name} {description} Per process.", f"# TYPE {name} counter"]
+        lines.append(f"{name} {value}")
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -19,7 +19,7 @@ import pytest_asyncio
 import redis.asyncio
 
 from tests.browser.conftest import WidgetFactory
-from tests.browser.test_console import DESKTOP, Console
+from tests.browser.test_console import Console, ConsoleFactory, new_console  # noqa: F401
 from tests.helpers import always_open_config
 from tests.processes import PASSWORD, ServerProcess, chatserver
 from tests.redis_server import RedisServer
@@ -40,6 +40,8 @@ class Origin:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def two_processes(tmp_path: Path) -> AsyncIterator[tuple[ServerProcess, ServerProcess, str]]:
+    tmp_path = tmp_path / "cluster"  # the in-process `server` fixture has its own config here
+    tmp_path.mkdir()
     redis_server = RedisServer(tmp_path / "redis")
     redis_server.start()
     (tmp_path / "config").mkdir()
@@ -70,13 +72,15 @@ async def _kill_pubsub(url: str) -> int:
 
 
 async def test_messages_acknowledged_while_the_bus_is_down_reach_the_other_side(
-    new_widget: WidgetFactory, two_processes: tuple[ServerProcess, ServerProcess, str]
+    new_widget: WidgetFactory,
+    new_console: ConsoleFactory,  # noqa: F811
+    two_processes: tuple[ServerProcess, ServerProcess, str],
 ) -> None:
     a, b, redis_url = two_processes
-    console = Console(await new_widget(viewport=DESKTOP))
+    console: Console = await new_console()
     console.tab.server = Origin(b.url)  # type: ignore[assignment]
     await console.open()
-    await console.login("carla")
+    await console.login("carla", PASSWORD)
     await console.page.get_by_text("Verbonden").wait_for()
     await console.available()
 

@@ -810,10 +810,15 @@ async def test_metrics_are_prometheus_text_with_one_help_and_type_and_a_sample_p
         text = await response.text()
     lines = text.splitlines()
     samples: dict[str, dict[str, int]] = {}
+    counters: dict[str, int] = {}
     for line in lines:
         if line.startswith("#"):
             continue
         name, value = line.rsplit(" ", 1)
+        if "{" not in name:  # a per-process counter
+            assert lines.count(f"# TYPE {name} counter") == 1
+            counters[name] = int(value)
+            continue
         metric, labels = name.split("{", 1)
         assert labels.startswith('helpline="') and labels.endswith('"}'), line
         samples.setdefault(metric, {})[labels[len('helpline="') : -2]] = int(value)
@@ -828,6 +833,12 @@ async def test_metrics_are_prometheus_text_with_one_help_and_type_and_a_sample_p
         "chatserver_counselors_online": {"alpha": 2, "shut": 1},
         "chatserver_counselors_available": {"alpha": 1, "shut": 0},
         "chatserver_chats_active": {"alpha": 2, "shut": 0},
+    }
+    # Both assignments came from the events themselves; the safety net had nothing to do.
+    assert counters == {
+        "chatserver_assignments_total": 2,
+        "chatserver_assignments_by_sweep_total": 0,
+        "chatserver_offers_withdrawn_total": 0,
     }
 
 

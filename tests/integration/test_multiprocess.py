@@ -312,3 +312,50 @@ async def test_a_visitors_message_budget_is_shared_by_tabs_on_two_processes(
     stored = sum(sum(tab) for tab in results)
     # Burst 10 plus 2 per second, for both tabs together (each alone would allow 10).
     assert 10 <= stored <= 10 + 2 * elapsed + 1, (stored, elapsed)
+
+
+async def test_monitor_and_subscribers_see_no_chat_text_on_the_bus(cluster: Cluster) -> None:
+    """Everything the processes publish to each other is sealed, like what they store."""
+    a, b = await cluster.start("a"), await cluster.start("b")
+    marker = "BUS-MARKER-ik-heet-Anna"
+    reply = "BUS-REPLY-MARKER-dag-Anna"
+    note = "BUS-NOTE-MARKER-zij-woont-in-Utrecht"
+    seen: list[bytes] = []
+    monitor = await asyncio.create_subprocess_exec(
+        "redis-cli", "-p", str(cluster.redis.port), "monitor", stdout=asyncio.subprocess.PIPE
+    )
+    watcher = redis.asyncio.Redis.from_url(cluster.redis.url)
+    pubsub = watcher.pubsub()
+    await pubsub.psubscribe("*")
+
+    async def listen() -> None:
+        async for message in pubsub.listen():
+            if isinstance(message.get("data"), bytes):
+                seen.append(message["data"])
+
+    listening = asyncio.create_task(listen())
+    try:
+        visitor = await cluster.visitor(a)
+        await visitor.call("start", {"helpline": "alpha"})
+        carla = await cluster.counselor(b, "carla")
+        chat_id = (await carla.next("assigned"))["chat_id"]
+        await visitor.call("message", {"text": marker, "client_msg_id": "v1"})
+        assert (await carla.next("message"))["text"] == marker
+        await carla.call("message", {"chat_id": chat_id, "text": reply, "client_msg_id": "c1"})
+        assert (await visitor.next("message"))["text"] == reply
+        otto = await cluster.counselor(a, "otto")
+        ack = await carla.call("transfer", {"chat_id": chat_id, "counselor": "otto", "note": note})
+        assert ack == {"ok": True}
+        assert (await otto.next("assigned"))["handover_note"] == note
+        await asyncio.sleep(0.5)
+    finally:
+        listening.cancel()
+        await pubsub.aclose()
+        await watcher.aclose()
+        monitor.terminate()
+        out, _ = await monitor.communicate()
+    assert seen, "the subscriber saw the bus"
+    assert b"PUBLISH" in out.upper(), "MONITOR saw the publishes"
+    for secret in (marker, reply, note, "Anna", "Utrecht"):
+        assert not any(secret.encode() in data for data in seen), f"{secret} on the bus"
+        assert secret.encode() not in out, f"{secret} in MONITOR"
