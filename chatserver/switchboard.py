@@ -430,6 +430,12 @@ class Switchboard:
         log.info("counselor %s lost their last connection; grace period starts", username)
         grace = timedelta(seconds=self.config.server.counselor_grace_seconds)
         await self.store.set_deadline(_COUNSELOR_GONE + username, self.clock() + grace)
+        # An offer only means something to a live console: its visitor goes back to the
+        # front now rather than wait for a reconnect while a colleague may be free.
+        marks = await self.store.chat_marks(sorted(state.chats))
+        for chat_id, mark in marks.items():
+            if mark.state is ChatState.OFFERED:
+                await self._withdraw_offer(chat_id, unconfirmed=False)
         for helpline in self._served(state):
             self.request_announce(helpline.id)
 
@@ -716,17 +722,23 @@ class Switchboard:
         await self._tell_visitor_answered(confirmed)
         return {"ok": True}
 
-    async def _withdraw_offer(self, chat_id: str) -> None:
-        """No confirmation in time: the visitor goes back to the front, the counselor away.
+    async def _withdraw_offer(self, chat_id: str, *, unconfirmed: bool = True) -> None:
+        """An offer ends unconfirmed: the visitor goes back to the front of the queue.
 
-        A console that cannot confirm (frozen, lid closed, network gone) must not be given
-        more visitors; every tab of the counselor hears why.
+        unconfirmed: no confirmation came in time. A console that cannot confirm (frozen, lid
+        closed, network gone) must not be given more visitors, so the counselor is set away
+        and every tab hears why. Otherwise the console is simply gone (its last connection
+        dropped) and keeps its availability for when it comes back.
         """
-        before = await self.store.withdraw_offer(chat_id, self.clock())
+        before = await self.store.withdraw_offer(chat_id, self.clock(), unconfirmed)
         if before is None or before.counselor is None:
             return
         username = before.counselor
         self.counters.offers_withdrawn += 1
+        if not unconfirmed:
+            self.request_announce(before.helpline)
+            self.spawn(self.try_assign(before.helpline))
+            return
         log.warning(
             "counselor %s did not confirm an assigned chat within %d s; set unavailable",
             username,

@@ -54,8 +54,10 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
         elif kind == packet.EVENT and _is_event(pkt.data):
             await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
-        elif kind == packet.ACK:
-            pass  # the server never asks a client for an ack
+        elif kind == packet.ACK and isinstance(pkt.id, int) and isinstance(pkt.data, list):
+            # Answers to what the server asked (protocol 2 heartbeats); an unknown id is
+            # dropped by the library.
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
         elif kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
             await self._close(eio_sid, "binary Socket.IO packet (the contract has none)")
         else:

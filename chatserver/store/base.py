@@ -154,11 +154,14 @@ class Store(Protocol):
         None, and nothing changed, unless the chat is offered to username right now.
         """
 
-    async def withdraw_offer(self, chat_id: str, now: datetime) -> Chat | None:
-        """An offer went unconfirmed: the chat goes back to the front of its queue.
+    async def withdraw_offer(
+        self, chat_id: str, now: datetime, unconfirmed: bool = True
+    ) -> Chat | None:
+        """An offer ends unconfirmed: the chat goes back to the front of its queue.
 
-        The counselor it was offered to is made unavailable for new chats. Returns the chat
-        as it was (with that counselor), or None when it was not OFFERED.
+        With unconfirmed, the counselor it was offered to is also made unavailable for new
+        chats (away_reason "unconfirmed"). Returns the chat as it was (with that counselor),
+        or None when it was not OFFERED.
         """
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:

@@ -179,7 +179,9 @@ class MemoryStore:
             first_answer=first_answer,
         )
 
-    async def withdraw_offer(self, chat_id: str, now: datetime) -> Chat | None:
+    async def withdraw_offer(
+        self, chat_id: str, now: datetime, unconfirmed: bool = True
+    ) -> Chat | None:
         record = self._chats.get(chat_id)
         if record is None or record.chat.state is not ChatState.OFFERED:
             return None
@@ -188,8 +190,9 @@ class MemoryStore:
         counselor = self._counselors.get(chat.counselor or "")
         if counselor is not None:
             self._release_slot(counselor.username, chat_id, now)
-            counselor.available = False
-            counselor.away_reason = "unconfirmed"
+            if unconfirmed:
+                counselor.available = False
+                counselor.away_reason = "unconfirmed"
         self._put_back_in_front(chat, chat.helpline, now)
         return before
 

@@ -253,8 +253,10 @@ class RedisStore:
             return None
         return Assignment(chat=chat, counselor=counselor, first_answer=int(result) == 2)
 
-    async def withdraw_offer(self, chat_id: str, now: datetime) -> Chat | None:
-        before = await self._run("withdraw", chat_id, _ts(now), _FRONT_OFFSET)
+    async def withdraw_offer(
+        self, chat_id: str, now: datetime, unconfirmed: bool = True
+    ) -> Chat | None:
+        before = await self._run("withdraw", chat_id, _ts(now), _FRONT_OFFSET, int(unconfirmed))
         return _chat(chat_id, _fields(before)) if before else None
 
     async def end_chat(self, chat_id: str, reason: EndReason, now: datetime) -> Chat | None:

@@ -392,7 +392,8 @@ return first and 2 or 1
 """
 )
 
-# ARGV: prefix, chat_id, now, front_offset. Returns the chat's fields before, or nil.
+# ARGV: prefix, chat_id, now, front_offset, unconfirmed (1: set the counselor away).
+# Returns the chat's fields before, or nil.
 WITHDRAW_OFFER = (
     _HELPERS
     + r"""
@@ -404,7 +405,10 @@ local counselor = redis.call('HGET', key, 'counselor')
 if counselor and counselor ~= '' then
   local ck = P .. 'counselor:' .. counselor
   redis.call('SREM', ck .. ':chats', id)
-  redis.call('HSET', ck, 'available', '0', 'idle_since', ARGV[3], 'away_reason', 'unconfirmed')
+  redis.call('HSET', ck, 'idle_since', ARGV[3])
+  if ARGV[5] == '1' then
+    redis.call('HSET', ck, 'available', '0', 'away_reason', 'unconfirmed')
+  end
 end
 put_back_in_front(id, redis.call('HGET', key, 'helpline'), ARGV[3], tonumber(ARGV[4]))
 return before
