@@ -27,6 +27,7 @@ from chatserver.core.models import ChatState, CounselorState
 from chatserver.realtime.bus import RedisBus
 from chatserver.realtime.rooms import COUNSELOR_NAMESPACE
 from chatserver.sessions import SESSION_TTL
+from chatserver.start_limit import client_address
 from chatserver.web.body import bad_request, json_error, read_json_object
 from chatserver.web.keys import (
     AUTH,
@@ -184,8 +185,15 @@ async def login(request: web.Request) -> web.Response:
         raise bad_request("'otp' must be the 6-digit code as a string")
     throttle, auth = request.app[THROTTLE], request.app[AUTH]
     now = request.app[CLOCK]()
-    # request.remote only ever goes into the keyed hash: see chatserver/throttle.py.
-    keys = throttle.keys(username, request.remote)
+    # The client's address only ever goes into the keyed hash: see chatserver/throttle.py.
+    # Behind a trusted proxy it is the proxy's X-Forwarded-For, so one stranger behind the
+    # proxy pauses only themselves.
+    address = client_address(
+        request.remote,
+        request.headers.get("X-Forwarded-For"),
+        request.app[CONFIG].server.trusted_proxies,
+    )
+    keys = throttle.keys(username, address)
     # Counted before the password is checked, so concurrent guesses cannot all get through;
     # forgiven below only if the login is right. Every early return stays counted.
     wait = await throttle.reserve(keys, now)

@@ -23,7 +23,7 @@ from chatserver.throttle import (
     MemoryLoginThrottle,
 )
 from chatserver.web.keys import THROTTLE
-from tests.integration.conftest import PASSWORD, Server
+from tests.integration.conftest import PASSWORD, TEST_CONFIG, Server, ServerFactory
 
 
 @pytest.fixture
@@ -142,6 +142,24 @@ async def test_behind_one_proxy_address_a_stranger_does_not_lock_out_other_staff
     for _ in range(PAIR_MAX_FAILURES):
         assert (await login(server, http, "carla", "wrong password!"))[0] == 401
     assert (await login(server, http, "dora", PASSWORD))[0] == 200
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_pair_throttle(
+    make_server: ServerFactory,
+) -> None:
+    """X-Forwarded-For from a configured proxy names the client, for the throttle only."""
+    server = await make_server(
+        TEST_CONFIG.replace("[server]\n", '[server]\ntrusted_proxies = ["127.0.0.1"]\n', 1)
+    )
+    await server.add_account("carla")
+    stranger = {"X-Forwarded-For": "203.0.113.5"}
+    carla = {"X-Forwarded-For": "198.51.100.7"}
+    async with aiohttp.ClientSession(headers=stranger) as http:
+        for _ in range(PAIR_MAX_FAILURES):
+            assert (await login(server, http, "carla", "wrong password!"))[0] == 401
+        assert (await login(server, http, "carla", "wrong password!"))[0] == 429
+    async with aiohttp.ClientSession(headers=carla) as http:
+        assert (await login(server, http, "carla", PASSWORD))[0] == 200
 
 
 async def test_strangers_on_many_addresses_slow_guessing_and_the_user_waits_at_most_a_minute(
