@@ -17,6 +17,7 @@ from typing import Any
 
 import socketio
 
+from chatserver import protocol
 from chatserver.config import LimitsConfig
 from chatserver.core.ratelimit import TokenBucket
 from chatserver.protocol import BAD_REQUEST, INTERNAL_ERROR, RATE_LIMITED, ProtocolError
@@ -118,6 +119,16 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
         return None
+
+    @staticmethod
+    def client_protocol(auth: object) -> int:
+        """The protocol the connecting client speaks; a refusal it can read otherwise."""
+        try:
+            return protocol.parse_client_protocol(auth)
+        except ProtocolError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.code, {"code": exc.code, "message": exc.message}
+            ) from None
 
     async def disconnected(self, sid: str) -> None:
         return None

@@ -60,12 +60,7 @@ class CounselorNamespace(GuardedNamespace):
         return super()._bucket_name(event, data)
 
     async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
-        try:
-            version = protocol.parse_client_protocol(auth)
-        except ProtocolError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.code, {"code": exc.code, "message": exc.message}
-            ) from None
+        version = self.client_protocol(auth)
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
             token = token_from_cookie_header(environ.get("HTTP_COOKIE"))

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio
-
 from chatserver import protocol
 from chatserver.core.models import ChatState, EndReason
 from chatserver.protocol import BAD_REQUEST, NOT_IN_CHAT, RATE_LIMITED, ProtocolError
@@ -46,12 +44,7 @@ class VisitorNamespace(GuardedNamespace):
         }
 
     async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
-        try:
-            version = protocol.parse_client_protocol(auth)
-        except ProtocolError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.code, {"code": exc.code, "message": exc.message}
-            ) from None
+        version = self.client_protocol(auth)
         if version >= 2:
             self.v2.add(sid)
         return None

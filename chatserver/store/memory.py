@@ -147,18 +147,17 @@ class MemoryStore:
         return self._offer_or_answer(chat, counselor)
 
     def _offer_or_answer(self, chat: Chat, counselor: CounselorState) -> Assignment:
-        first_answer = False
+        """OFFERED to a console that confirms, else answered now (as confirm_assignment)."""
         if counselor.confirms:
             chat.state = ChatState.OFFERED
-        else:
-            chat.state = ChatState.CHATTING
-            first_answer = not chat.answered
-            chat.answered = True
-        return Assignment(
-            chat=_copy_chat(chat),
-            counselor=_copy_counselor(counselor),
-            first_answer=first_answer,
-        )
+            return Assignment(_copy_chat(chat), _copy_counselor(counselor), first_answer=False)
+        return self._answer(chat, counselor)
+
+    def _answer(self, chat: Chat, counselor: CounselorState) -> Assignment:
+        chat.state = ChatState.CHATTING
+        first_answer = not chat.answered
+        chat.answered = True
+        return Assignment(_copy_chat(chat), _copy_counselor(counselor), first_answer)
 
     async def confirm_assignment(
         self, chat_id: str, username: str, now: datetime
@@ -170,14 +169,7 @@ class MemoryStore:
         chat = record.chat
         if chat.state is not ChatState.OFFERED or chat.counselor != username:
             return None
-        chat.state = ChatState.CHATTING
-        first_answer = not chat.answered
-        chat.answered = True
-        return Assignment(
-            chat=_copy_chat(chat),
-            counselor=_copy_counselor(counselor),
-            first_answer=first_answer,
-        )
+        return self._answer(chat, counselor)
 
     async def withdraw_offer(
         self, chat_id: str, now: datetime, unconfirmed: bool = True

@@ -1646,3 +1646,105 @@ async def test_blocked_hashes_are_refused_until_the_block_runs_out(store: Store)
     assert await store.is_blocked("session-hash", at(3599))
     assert not await store.is_blocked("other", at(10))
     assert not await store.is_blocked("token-hash", at(3600))
+
+
+# --- offers (protocol 2: a console confirms each assignment) -------------------------------
+
+
+async def confirming(store: Store, username: str, now: datetime = T0) -> None:
+    await store.counselor_connected(
+        username, username.capitalize(), (ALPHA,), conn(username), now, confirms=True
+    )
+    assert await store.set_available(username, True, now) is not None
+
+
+async def test_a_confirming_console_is_offered_the_chat_and_it_is_not_yet_answered(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1")
+    await confirming(store, "ann")
+    offered = await store.assign_next(ALPHA, MAX_CHATS, at(1))
+    assert offered is not None and offered.chat.state is ChatState.OFFERED
+    assert offered.first_answer is False
+    chat = await store.get_chat("c1")
+    assert chat is not None and chat.state is ChatState.OFFERED and not chat.answered
+    assert chat.counselor == "ann"
+    state = await store.get_counselor("ann")
+    assert state is not None and state.chats == {"c1"} and state.confirms
+
+
+async def test_confirming_an_offer_answers_it_once_and_only_for_its_counselor(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1")
+    await confirming(store, "ann")
+    await confirming(store, "bob")
+    offered = await store.assign_next(ALPHA, MAX_CHATS, at(1))
+    assert offered is not None
+    other = "bob" if offered.counselor.username == "ann" else "ann"
+    assert await store.confirm_assignment("c1", other, at(2)) is None
+    confirmed = await store.confirm_assignment("c1", offered.counselor.username, at(2))
+    assert confirmed is not None and confirmed.first_answer is True
+    assert confirmed.chat.state is ChatState.CHATTING
+    assert await store.confirm_assignment("c1", offered.counselor.username, at(3)) is None
+
+
+async def test_an_unconfirmed_offer_goes_back_in_front_and_the_counselor_away(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1", "c2")
+    await confirming(store, "ann")
+    assert (await store.assign_next(ALPHA, 1, at(1))) is not None
+    before = await store.withdraw_offer("c1", at(11))
+    assert before is not None and before.counselor == "ann"
+    assert await store.waiting_ids(ALPHA) == ["c1", "c2"]
+    chat = await store.get_chat("c1")
+    assert chat is not None and chat.state is ChatState.WAITING and chat.counselor is None
+    state = await store.get_counselor("ann")
+    assert state is not None and not state.available and not state.chats
+    assert state.away_reason == "unconfirmed"
+    assert await store.withdraw_offer("c1", at(12)) is None  # only offers are withdrawn
+    back = await store.set_available("ann", True, at(13))
+    assert back is not None and back.away_reason is None
+
+
+async def test_an_offer_to_a_console_that_went_away_returns_without_setting_it_away(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1")
+    await confirming(store, "ann")
+    assert (await store.assign_next(ALPHA, MAX_CHATS, at(1))) is not None
+    assert await store.withdraw_offer("c1", at(2), unconfirmed=False) is not None
+    state = await store.get_counselor("ann")
+    assert state is not None and state.available and state.away_reason is None
+    assert await store.waiting_ids(ALPHA) == ["c1"]
+
+
+async def test_a_v1_console_is_answered_at_once(store: Store) -> None:
+    await enqueue(store, "c1")
+    await counselor(store, "ann")
+    assigned = await store.assign_next(ALPHA, MAX_CHATS, at(1))
+    assert assigned is not None and assigned.chat.state is ChatState.CHATTING
+    assert assigned.first_answer is True
+
+
+async def test_chat_marks_name_state_and_latest_seq_of_open_chats_only(store: Store) -> None:
+    await enqueue(store, "c1", "c2")
+    await store.append_message("c1", Sender.VISITOR, "hallo", "v1", at(1))
+    await store.append_message("c1", Sender.VISITOR, "nog iets", "v2", at(2))
+    await store.end_chat("c2", EndReason.VISITOR, at(3))
+    marks = await store.chat_marks(["c1", "c2", "nope"])
+    assert set(marks) == {"c1"}
+    assert marks["c1"].state is ChatState.WAITING and marks["c1"].last_seq == 2
+
+
+async def test_a_transfer_to_a_confirming_colleague_is_an_offer(store: Store) -> None:
+    await enqueue(store, "c1")
+    await counselor(store, "ann")
+    assert (await store.assign_next(ALPHA, MAX_CHATS, at(1))) is not None
+    await confirming(store, "bob", at(2))
+    handed = await store.transfer_to_counselor("c1", "ann", "bob", MAX_CHATS, at(3))
+    assert handed is not None and handed.chat.state is ChatState.OFFERED
+    assert handed.first_answer is False
+    confirmed = await store.confirm_assignment("c1", "bob", at(4))
+    assert confirmed is not None and confirmed.first_answer is False  # answered before
