@@ -239,6 +239,8 @@ class RedisStore:
         chat = await self.get_chat(chat_id)
         counselor = await self.get_counselor(username)
         assert chat is not None and counselor is not None
+        # As the script left it, not as read just now: see ASSIGN_NEXT.
+        chat.state = ChatState(cast(str, _str(result[3])))
         return Assignment(chat=chat, counselor=counselor, first_answer=int(first) == 1)
 
     async def confirm_assignment(
@@ -304,6 +306,7 @@ class RedisStore:
         counselor = await self.get_counselor(colleague)
         if chat is None or counselor is None:
             return None
+        chat.state = ChatState(cast(str, _str(moved)))  # as the script left it
         return Assignment(chat=chat, counselor=counselor, first_answer=False)
 
     async def set_note(self, chat_id: str, note: str) -> None:

@@ -98,7 +98,8 @@ return {redis.call('ZRANK', queue, id) + 1, ticket}
 """
 )
 
-# ARGV: prefix, helpline, max_chats, now, ttl. Returns {chat_id, username, first_answer} or nil.
+# ARGV: prefix, helpline, max_chats, now, ttl.
+# Returns {chat_id, username, first_answer, state} or nil.
 ASSIGN_NEXT = (
     _HELPERS
     + r"""
@@ -134,7 +135,9 @@ redis.call('HSET', ck, 'idle_since', ARGV[4])
 local ttl = tonumber(ARGV[5])
 redis.call('EXPIRE', key, ttl)
 redis.call('EXPIRE', key .. ':key', ttl)
-return {id, best, first_answer}
+-- The state as this step left it: by the time the caller reads the chat, the console may
+-- already have confirmed the offer (it can learn of it by resume or heartbeat).
+return {id, best, first_answer, redis.call('HGET', key, 'state')}
 """
 )
 
@@ -345,7 +348,8 @@ return 1
 """
 )
 
-# ARGV: prefix, chat_id, username, colleague, max_chats, now. Returns 1, or nil.
+# ARGV: prefix, chat_id, username, colleague, max_chats, now.
+# Returns the state the chat is left in (offered or chatting), or nil.
 TRANSFER_TO_COUNSELOR = (
     _HELPERS
     + r"""
@@ -372,7 +376,7 @@ redis.call('HSET', tk, 'idle_since', ARGV[6])
 redis.call('HSET', key, 'counselor', to,
   'counselor_name', redis.call('HGET', tk, 'display_name') or to, 'assigned_at', ARGV[6])
 offer_or_answer(key, tk)
-return 1
+return redis.call('HGET', key, 'state')
 """
 )
 

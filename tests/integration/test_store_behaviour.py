@@ -1748,3 +1748,22 @@ async def test_a_transfer_to_a_confirming_colleague_is_an_offer(store: Store) ->
     assert handed.first_answer is False
     confirmed = await store.confirm_assignment("c1", "bob", at(4))
     assert confirmed is not None and confirmed.first_answer is False  # answered before
+
+
+async def test_an_offer_reports_the_state_it_made_even_if_confirmed_a_moment_later(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process may confirm the offer (the console learnt of it by resume) before
+    this one reads the chat back: the caller must still see OFFERED, or it would tell the
+    visitor a second time."""
+    await enqueue(store, "c1")
+    await confirming(store, "ann")
+    read = store.get_chat
+
+    async def confirmed_meanwhile(chat_id: str) -> Chat | None:
+        await store.confirm_assignment(chat_id, "ann", at(2))
+        return await read(chat_id)
+
+    monkeypatch.setattr(store, "get_chat", confirmed_meanwhile)
+    offered = await store.assign_next(ALPHA, MAX_CHATS, at(1))
+    assert offered is not None and offered.chat.state is ChatState.OFFERED
