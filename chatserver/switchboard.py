@@ -96,6 +96,9 @@ class Notifier(Protocol):
 
     async def to_counselors_of(self, helpline: str, event: str, data: dict[str, Any]) -> None: ...
 
+    async def to_visitor_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        """One of this process's own visitor connections; nothing crosses the bus."""
+
     async def join_visitor(self, sid: str, chat_id: str) -> None:
         """Let this connection receive the chat's events from now on."""
 
@@ -118,6 +121,8 @@ class Switchboard:
         self._local: dict[str, tuple[str, str]] = {}
         self._announce_pending: set[str] = set()
         self.counters = Counters()
+        # This process's visitor connections -> the (position, estimate) they were last told.
+        self._told: dict[str, tuple[int, int]] = {}
         # Counselor -> their last event on this process, for the idle timer. In memory per
         # process: with several processes, each judges only its own connections' activity.
         self._last_activity: dict[str, datetime] = {}
@@ -288,6 +293,7 @@ class Switchboard:
 
     async def visitor_detached(self, chat_id: str, sid: str) -> None:
         self._local.pop(sid, None)
+        self._told.pop(sid, None)
         if await self.store.visitor_disconnected(chat_id, self._connection(sid)) > 0:
             return
         await self._visitor_left(chat_id)
@@ -777,21 +783,42 @@ class Switchboard:
         await self.announce_queue(helpline_id)
 
     async def announce_queue(self, helpline_id: str) -> None:
-        """Tell every waiting visitor their position and the counselors the queue's size.
+        """Tell waiting visitors their position and the counselors the queue's size.
 
         Only needed when someone ahead in the queue left or was put in front, or when the
         counselors' capacity changed; a visitor joining at the back moves nobody.
         """
+        await self.tell_local_positions(helpline_id)
+        await self.announce_stats(helpline_id)
+
+    async def tell_local_positions(self, helpline_id: str) -> None:
+        """Each process tells its own waiting visitors what changed for them, nobody else's.
+
+        Positions never cross the bus: with N waiting visitors that would be N publishes per
+        change. This process announces at once what it changed, and on every tick (so that
+        a change made by another process reaches its visitors within a second), and only
+        to connections whose position or estimate differs from what they were last told.
+        """
+        local: dict[str, list[str]] = {}
+        for sid, (kind, chat_id) in self._local.items():
+            if kind == VISITOR:
+                local.setdefault(chat_id, []).append(sid)
+        if not local:
+            return
         helpline = self.helpline(helpline_id)
         free, busy = await self._slots(helpline)
         for index, chat_id in enumerate(await self.store.waiting_ids(helpline_id)):
+            sids = local.get(chat_id)
+            if not sids:
+                continue
             position = index + 1
-            await self.notifier.to_visitor(
-                chat_id,
-                "queue",
-                {"position": position, "estimated_wait_s": estimated_wait_s(position, free, busy)},
-            )
-        await self.announce_stats(helpline_id)
+            told = (position, estimated_wait_s(position, free, busy))
+            for sid in sids:
+                if self._told.get(sid) != told:
+                    self._told[sid] = told
+                    await self.notifier.to_visitor_connection(
+                        sid, "queue", {"position": told[0], "estimated_wait_s": told[1]}
+                    )
 
     async def announce_stats(self, helpline_id: str) -> None:
         """Tell the helpline's counselors how long its queue is."""
@@ -859,6 +886,7 @@ class Switchboard:
         for helpline in self.config.helplines:
             if self.hours[helpline.id].is_open(now):
                 await self.try_assign(helpline.id, sweep=True)
+                await self.tell_local_positions(helpline.id)
             else:
                 await self._close_queue(helpline, now)
 

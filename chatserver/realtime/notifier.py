@@ -45,3 +45,6 @@ class SocketNotifier:
 
     async def leave_visitor(self, sid: str, chat_id: str) -> None:
         await self.sio.leave_room(sid, chat_room(chat_id), namespace=VISITOR_NAMESPACE)
+
+    async def to_visitor_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        await self.sio.emit(event, data, to=sid, namespace=VISITOR_NAMESPACE, ignore_queue=True)

@@ -49,6 +49,8 @@ CONFIG = always_open_config(
 class Visitor:
     sio: socketio.AsyncClient
     started_at: float = 0.0
+    # Waiting in the server's queue: `start` was acknowledged.
+    queued: bool = False
     assigned: int = 0
     chat_id: str | None = None
     names: list[str] = field(default_factory=list)
@@ -195,7 +197,7 @@ class Monitor:
     async def run(self) -> None:
         while True:
             now = time.monotonic()
-            waiting = any(v.assigned == 0 for v in self.visitors)
+            waiting = any(v.queued and v.assigned == 0 for v in self.visitors)
             free = any(c.has_free_slot for c in self.counselors)
             if waiting and free:
                 self.free_since = self.free_since or now
@@ -243,6 +245,7 @@ async def _round(
         ack = await visitor.sio.call("start", {"helpline": "alpha"}, namespace="/visitor")
         assert ack["status"] == "queued", ack
         visitor.chat_id = ack["chat_id"]
+        visitor.queued = True
 
     monitor = Monitor(visitors, counselors)
     background = [
@@ -323,13 +326,6 @@ async def deployment(
     finally:
         for process in processes:
             process.stop()
-            print(
-                "LOG",
-                process.name,
-                "".join(
-                    l for l in process.log_path.read_text().splitlines(True) if "INFO" not in l
-                )[-3000:],
-            )
 
 
 async def test_no_visitor_waits_beside_a_free_counselor_while_counselors_come_and_go(
