@@ -357,6 +357,8 @@ async def console(request: web.Request) -> web.Response:
                 "helplines": served,
             },
             "helplines": helplines,
+            # How long a chat waits for a visitor whose connection dropped: the console warns.
+            "visitor_grace_seconds": config.server.visitor_grace_seconds,
         }
     )
 
