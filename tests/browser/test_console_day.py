@@ -19,34 +19,22 @@ from tests.browser import conftest
 from tests.browser.conftest import SCREENSHOTS, WidgetFactory
 from tests.browser.test_console import EXPECTED_HTTP, Console, ConsoleFactory, visitor
 from tests.integration.conftest import PASSWORD, Server
+from tests.integration.test_working_day import PICK_HELPLINE
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 LAPTOP = {"width": 1366, "height": 768}
 SMALL_LAPTOP = {"width": 1280, "height": 720}
 PHONE = {"width": 360, "height": 740}
-EXTRA = """
+EXTRA = (
+    """
 [[helpline.canned]]
 lang = "en"
 title = "Greeting"
 text = "Hi, good to hear from you. I am here for you."
-
-[[helpline]]
-id = "picky"
-name = "Picky"
-max_queue = 5
-last_admission_minutes = 10
-max_chats_per_counselor = 2
-assignment = "pick"
-[helpline.hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
 """
+    + PICK_HELPLINE
+)
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,9 @@ from tests.helpers import Client
 from tests.integration.conftest import TEST_CONFIG, Server, ServerFactory
 from tests.integration.test_console_api import as_role, post_json
 
-# Alpha answered automatically (FIFO), "picky" by counselors choosing from the queue, with
-# supervisor hints allowed.
-PICK_CONFIG = (
-    TEST_CONFIG.replace('id = "alpha"', 'id = "alpha"\nsupervisor_hints = true')
-    + """
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# A helpline whose counselors choose from the queue, open around the clock.
+PICK_HELPLINE = """
 [[helpline]]
 id = "picky"
 name = "Picky"
@@ -25,14 +23,12 @@ last_admission_minutes = 10
 max_chats_per_counselor = 2
 assignment = "pick"
 [helpline.hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
-"""
+""" + "".join(
+    f'{day} = ["00:00-24:00"]\n' for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+)
+# Alpha answered automatically (FIFO) with supervisor hints allowed, and Picky.
+PICK_CONFIG = (
+    TEST_CONFIG.replace('id = "alpha"', 'id = "alpha"\nsupervisor_hints = true') + PICK_HELPLINE
 )
 
 
