@@ -120,6 +120,11 @@ class HelplineConfig:
     outcomes: tuple[Tag, ...] = field(default_factory=_default_outcomes)
     topics: tuple[Tag, ...] = ()
     canned: tuple[CannedResponse, ...] = ()
+    # "auto": the longest waiting visitor goes to the freest counselor (FIFO); "pick":
+    # counselors see the queue (wait and language only) and choose whom to answer.
+    assignment: str = "auto"
+    # Whether a manager may send a counselor of this helpline a private hint.
+    supervisor_hints: bool = False
 
     def outcome_ids(self) -> tuple[str, ...]:
         return tuple(tag.id for tag in self.outcomes)
@@ -218,7 +223,10 @@ _HELPLINE_KEYS = (
     "outcomes",
     "topics",
     "canned",
+    "assignment",
+    "supervisor_hints",
 )
+ASSIGNMENT_MODES = ("auto", "pick")
 _SERVER_KEYS = (
     "visitor_grace_seconds",
     "counselor_grace_seconds",
@@ -430,7 +438,27 @@ class _Loader:
             outcomes=self.tags(table.get("outcomes"), hid, "outcomes") or _default_outcomes(),
             topics=self.tags(table.get("topics"), hid, "topics"),
             canned=self.canned(table.get("canned", []), hid),
+            assignment=self.choice(table, "assignment", hid, ASSIGNMENT_MODES),
+            supervisor_hints=self.flag(table, "supervisor_hints", hid),
         )
+
+    def choice(
+        self, table: dict[str, Any], key: str, helpline: str, choices: tuple[str, ...]
+    ) -> str:
+        """One of a few words; the first is the default."""
+        if key not in table:
+            return choices[0]
+        value = table[key]
+        if value not in choices:
+            expected = " or ".join(f'"{c}"' for c in choices)
+            raise self.fail(helpline, key, f"expected {expected}, {_got(value)}")
+        return str(value)
+
+    def flag(self, table: dict[str, Any], key: str, helpline: str) -> bool:
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(helpline, key, f"expected true or false, {_got(value)}")
+        return value
 
     def text(self, table: dict[str, Any], key: str, helpline: str | None, field: str) -> str:
         if key not in table:

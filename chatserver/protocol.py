@@ -42,6 +42,12 @@ MAX_TOKEN_CHARS = 128
 MAX_CHAT_ID_CHARS = 64
 MAX_RESUME_CHATS = 50
 MAX_NOTE_CHARS = 1000
+# A chat's internal notes (one notepad per chat, handover notes appended to it) and a
+# supervisor's hint to a counselor.
+MAX_CHAT_NOTES_CHARS = 4000
+MAX_HINT_CHARS = 500
+# At most this many waiting chats are listed to counselors of a pick-from-queue helpline.
+MAX_PICK_LIST = 50
 MAX_SESSION_CHARS = 128
 MAX_TOPICS = 20
 # Every integer a client sends must fit here: JavaScript's Number.MAX_SAFE_INTEGER, far below
@@ -258,6 +264,18 @@ def parse_transfer(data: object) -> TransferRequest:
     if len(note) > MAX_NOTE_CHARS:
         raise ProtocolError(TOO_LONG, f"a handover note holds at most {MAX_NOTE_CHARS} characters")
     return TransferRequest(chat_id, helpline, colleague, note.strip())
+
+
+def parse_note(data: object) -> tuple[str, str]:
+    """`note {chat_id, text}`: the chat's whole notepad; an empty text clears it."""
+    obj = _object(data)
+    chat_id = _string(obj, "chat_id", max_chars=MAX_CHAT_ID_CHARS)
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ProtocolError(BAD_REQUEST, "'text' must be a string")
+    if len(text) > MAX_CHAT_NOTES_CHARS:
+        raise ProtocolError(TOO_LONG, f"notes hold at most {MAX_CHAT_NOTES_CHARS} characters")
+    return chat_id, text
 
 
 def parse_block(data: object, default_hours: int) -> tuple[str, int]:

@@ -573,7 +573,10 @@ class Switchboard:
                 raise ProtocolError(UNAVAILABLE, f"{target.name} takes no new chats now")
         if request.note:
             # Before the move: another process may assign the chat the moment it is queued.
-            await self.store.set_note(chat.chat_id, request.note)
+            # Appended to the chat's internal notes, so the colleague gets both.
+            earlier = await self.store.note(chat.chat_id)
+            notes = "\n\n".join(filter(None, [earlier, request.note]))
+            await self.store.set_note(chat.chat_id, notes)
         if request.helpline is not None:
             moved = await self.store.transfer_to_helpline(chat.chat_id, username, target.id, now)
             if moved is None:
@@ -611,6 +614,64 @@ class Switchboard:
         await self._count(chat.helpline, now, counting.BLOCKED)
         return {"ok": True}
 
+    async def counselor_note(
+        self, username: str, chat_id: str, text: str, sid: str | None
+    ) -> dict[str, Any]:
+        """Replace the chat's internal notes: sealed with the chat's key, shredded with it.
+
+        The visitor never sees them; a colleague who takes the chat over gets them as the
+        handover note. The counselor's other tabs get the new text.
+        """
+        await self._own_chat(username, chat_id)
+        await self.store.set_note(chat_id, text)
+        await self.notifier.to_counselor(
+            username, "note", {"chat_id": chat_id, "text": text}, skip_sid=sid
+        )
+        return {"ok": True}
+
+    async def counselor_pick(self, username: str, chat_id: str) -> dict[str, Any]:
+        """A counselor of a pick-from-queue helpline takes this waiting chat.
+
+        The same atomic offer as automatic assignment, narrowed to that chat and counselor,
+        so two counselors picking one visitor never both get it.
+        """
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or chat.state is not ChatState.WAITING:
+            raise ProtocolError(UNAVAILABLE, "this chat no longer waits")
+        helpline = self.helpline(chat.helpline)
+        state = await self.store.get_counselor(username)
+        if helpline.assignment != "pick" or state is None or not state.serves(helpline.id):
+            raise ProtocolError(UNAVAILABLE, "you cannot pick chats from this queue")
+        if not self.hours[helpline.id].is_open(self.clock()):
+            raise ProtocolError(UNAVAILABLE, f"{helpline.name} is closed")
+        assignment = await self.store.assign_next(
+            helpline.id,
+            helpline.max_chats_per_counselor,
+            self.clock(),
+            chat_id=chat_id,
+            username=username,
+        )
+        if assignment is None:
+            raise ProtocolError(UNAVAILABLE, "taken by a colleague, or you are away or full")
+        self.counters.assignments += 1
+        await self._announce_assignment(assignment)
+        self.request_announce(helpline.id)
+        return {"ok": True}
+
+    async def send_hint(self, username: str, text: str, sender: str) -> bool:
+        """A manager's private hint to a counselor; False when no served helpline allows it.
+
+        Nothing of any chat is read or sent: only the hint and who sent it.
+        """
+        state = await self.store.get_counselor(username)
+        if state is None or not state.online:
+            return False
+        allowed = [h for h in self.config.helplines if h.supervisor_hints and state.serves(h.id)]
+        if not allowed:
+            return False
+        await self.notifier.to_counselor(username, "hint", {"text": text, "from": sender})
+        return True
+
     async def _system_message(self, chat: Chat, text: str) -> Message | None:
         appended = await self.store.append_message(
             chat.chat_id, Sender.SYSTEM, text, None, self.clock()
@@ -635,7 +696,24 @@ class Switchboard:
                 "accepting": admission(self.helpline(helpline_id), hours, now).open,
                 "closes_at": protocol.iso(hours.next_closing(now)) if hours.is_open(now) else None,
             }
+            if self.helpline(helpline_id).assignment == "pick":
+                stats[helpline_id].update(await self._pick_list(helpline_id, now))
         return {"helplines": stats}
+
+    async def _pick_list(self, helpline_id: str, now: datetime) -> dict[str, Any]:
+        """What a counselor may see to choose a visitor: the wait and the language, no text."""
+        waiting = await self.store.waiting(helpline_id)
+        return {
+            "assignment": "pick",
+            "waiting_chats": [
+                {
+                    "chat_id": chat.chat_id,
+                    "waited_s": max(0, int((now - chat.enqueued_at).total_seconds())),
+                    "lang": chat.lang,
+                }
+                for chat in waiting[: protocol.MAX_PICK_LIST]
+            ],
+        }
 
     def helplines_served(self, helplines: tuple[str, ...]) -> list[str]:
         return [h.id for h in self.config.helplines if not helplines or h.id in helplines]
@@ -678,6 +756,8 @@ class Switchboard:
         slot for longer than a tick, whatever event went missing.
         """
         helpline = self.helpline(helpline_id)
+        if helpline.assignment == "pick":
+            return  # counselors choose (counselor_pick)
         assigned_any = False
         while self.hours[helpline_id].is_open(self.clock()):
             assignment = await self.store.assign_next(
@@ -715,6 +795,16 @@ class Switchboard:
         await self.notifier.to_visitor(
             chat.chat_id, "assigned", {"counselor_name": assignment.counselor.display_name}
         )
+        if not assignment.first_answer:
+            # A transfer or a lost counselor: say in the log who answers now, for both sides.
+            name = assignment.counselor.display_name
+            message = await self._system_message(chat, texts.taken_over_message(chat.lang, name))
+            if message is not None:
+                await self.notifier.to_counselor(
+                    assignment.counselor.username,
+                    "message",
+                    message_payload(message, chat.chat_id),
+                )
 
     async def counselor_accept(self, username: str, chat_id: str) -> dict[str, Any]:
         """The console confirms an assigned chat (protocol 2); repeating it is harmless."""

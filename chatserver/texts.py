@@ -30,6 +30,7 @@ _TEXTS = {
         "de wachtrij, vóór nieuwe bezoekers.",
         "transferred": "Je wordt doorverbonden met {name}. Je staat vooraan in de wachtrij.",
         "blocked": "Je kunt op dit moment geen nieuw gesprek starten.",
+        "taken_over": "{name} heeft het gesprek overgenomen.",
         "chat_full": "Dit gesprek heeft de maximale lengte bereikt: er kunnen geen berichten "
         "meer bij. Sluit het af en begin zo nodig een nieuw gesprek.",
     },
@@ -41,6 +42,7 @@ _TEXTS = {
         "queue, ahead of new visitors.",
         "transferred": "You are being transferred to {name}. You are first in the queue.",
         "blocked": "You cannot start a new chat right now.",
+        "taken_over": "{name} has taken over the chat.",
         "chat_full": "This chat has reached its maximum length: no more messages fit. End "
         "it and start a new chat if needed.",
     },
@@ -80,3 +82,8 @@ def blocked_message(lang: str) -> str:
 
 def chat_full_message(lang: str) -> str:
     return _TEXTS[lang]["chat_full"]
+
+
+def taken_over_message(lang: str, name: str) -> str:
+    """The system line when a chat changes counselor (a transfer, a lost counselor)."""
+    return _TEXTS[lang]["taken_over"].format(name=name)

@@ -46,6 +46,8 @@ class CounselorNamespace(GuardedNamespace):
             "end": self.end,
             "transfer": self.transfer,
             "block": self.block,
+            "note": self.note,
+            "pick": self.pick,
         }
 
     def _bucket_name(self, event: str, data: object) -> str:
@@ -152,6 +154,14 @@ class CounselorNamespace(GuardedNamespace):
     async def block(self, sid: str, data: object) -> dict[str, Any]:
         chat_id, hours = protocol.parse_block(data, self.board.config.server.block_hours)
         return await self.board.counselor_block(self._me(sid).username, chat_id, hours)
+
+    async def note(self, sid: str, data: object) -> dict[str, Any]:
+        chat_id, text = protocol.parse_note(data)
+        return await self.board.counselor_note(self._me(sid).username, chat_id, text, sid)
+
+    async def pick(self, sid: str, data: object) -> dict[str, Any]:
+        chat_id = protocol.parse_chat_id(data)
+        return await self.board.counselor_pick(self._me(sid).username, chat_id)
 
     async def accept(self, sid: str, data: object) -> dict[str, Any]:
         chat_id = protocol.parse_chat_id(data)

@@ -137,8 +137,19 @@ class Store(Protocol):
     async def queue_position(self, helpline: str, chat_id: str) -> int | None:
         """1-based place in the queue, or None when the chat is not waiting there."""
 
-    async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
+    async def assign_next(
+        self,
+        helpline: str,
+        max_chats: int,
+        now: datetime,
+        *,
+        chat_id: str | None = None,
+        username: str | None = None,
+    ) -> Assignment | None:
         """Give the first waiting visitor to the counselor that core.assignment would choose.
+
+        chat_id and username narrow the choice for a counselor who picks from the queue: that
+        waiting chat (None when it no longer waits) to that counselor (None when not eligible).
 
         Never gives one visitor to two counselors, nor a counselor more than max_chats. The
         chosen counselor's idle_since becomes now. The chat becomes OFFERED when the

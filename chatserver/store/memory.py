@@ -129,16 +129,34 @@ class MemoryStore:
                 return index + 1
         return None
 
-    async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
+    async def assign_next(
+        self,
+        helpline: str,
+        max_chats: int,
+        now: datetime,
+        *,
+        chat_id: str | None = None,
+        username: str | None = None,
+    ) -> Assignment | None:
         queue = self._queues.get(helpline)
         if not queue:
             return None
-        live = [self._with_live_connections(c, now) for c in self._counselors.values()]
+        index = 0
+        if chat_id is not None:
+            ids = [queued for _, queued in queue]
+            if chat_id not in ids:
+                return None
+            index = ids.index(chat_id)
+        live = [
+            self._with_live_connections(c, now)
+            for c in self._counselors.values()
+            if username is None or c.username == username
+        ]
         chosen = choose_counselor(live, helpline, max_chats)
         if chosen is None:
             return None
         counselor = self._counselors[chosen.username]
-        chat = self._chats[queue.pop(0)[1]].chat
+        chat = self._chats[queue.pop(index)[1]].chat
         chat.counselor = counselor.username
         chat.counselor_name = counselor.display_name
         chat.assigned_at = now

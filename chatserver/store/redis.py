@@ -231,8 +231,18 @@ class RedisStore:
         rank = await self.redis.zrank(self._key("queue", helpline), chat_id)
         return None if rank is None else cast(int, rank) + 1
 
-    async def assign_next(self, helpline: str, max_chats: int, now: datetime) -> Assignment | None:
-        result = await self._run("assign", helpline, max_chats, _ts(now), CHAT_TTL_SECONDS)
+    async def assign_next(
+        self,
+        helpline: str,
+        max_chats: int,
+        now: datetime,
+        *,
+        chat_id: str | None = None,
+        username: str | None = None,
+    ) -> Assignment | None:
+        result = await self._run(
+            "assign", helpline, max_chats, _ts(now), CHAT_TTL_SECONDS, chat_id or "", username or ""
+        )
         if not result:
             return None
         chat_id, username, first = cast(str, _str(result[0])), cast(str, _str(result[1])), result[2]

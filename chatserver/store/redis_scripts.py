@@ -98,20 +98,25 @@ return {redis.call('ZRANK', queue, id) + 1, ticket}
 """
 )
 
-# ARGV: prefix, helpline, max_chats, now, ttl.
+# ARGV: prefix, helpline, max_chats, now, ttl, chat_id ('' = the first waiting), username
+# ('' = whoever core.assignment would choose).
 # Returns {chat_id, username, first_answer, state} or nil.
 ASSIGN_NEXT = (
     _HELPERS
     + r"""
 local queue = P .. 'queue:' .. ARGV[2]
 local first = redis.call('ZRANGE', queue, 0, 0)
+if ARGV[6] ~= '' then
+  if not redis.call('ZSCORE', queue, ARGV[6]) then return false end
+  first = {ARGV[6]}
+end
 if #first == 0 then return false end
 local max_chats = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local best, best_n, best_idle
 for _, u in ipairs(redis.call('SMEMBERS', P .. 'helpline:' .. ARGV[2] .. ':counselors')) do
   local ck = P .. 'counselor:' .. u
-  if redis.call('HGET', ck, 'available') == '1' then
+  if (ARGV[7] == '' or ARGV[7] == u) and redis.call('HGET', ck, 'available') == '1' then
     local n = redis.call('SCARD', ck .. ':chats')
     if n < max_chats and online(u, now) then
       local idle = tonumber(redis.call('HGET', ck, 'idle_since') or '') or -1e18

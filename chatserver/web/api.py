@@ -20,7 +20,7 @@ from aiohttp import web
 from chatserver import protocol
 from chatserver.accounts import Account
 from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
-from chatserver.config import LANGUAGES
+from chatserver.config import LANGUAGES, HelplineConfig
 from chatserver.core.admission import admission
 from chatserver.core.counting import columns, local_day
 from chatserver.core.models import ChatState, CounselorState
@@ -344,6 +344,17 @@ async def console(request: web.Request) -> web.Response:
                 "canned": [
                     {"title": c.title, "text": c.text} for c in helpline.canned if c.lang == lang
                 ],
+                # Every language: the console offers those of the active chat's visitor.
+                "canned_by_lang": {
+                    language: [
+                        {"title": c.title, "text": c.text}
+                        for c in helpline.canned
+                        if c.lang == language
+                    ]
+                    for language in LANGUAGES
+                },
+                "assignment": helpline.assignment,
+                "supervisor_hints": helpline.supervisor_hints,
             }
         )
     return web.json_response(
@@ -354,6 +365,8 @@ async def console(request: web.Request) -> web.Response:
                 "helplines": served,
             },
             "helplines": helplines,
+            # How long a chat waits for a visitor whose connection dropped: the console warns.
+            "visitor_grace_seconds": config.server.visitor_grace_seconds,
         }
     )
 
@@ -439,9 +452,43 @@ async def supervisor(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "helplines": helplines,
-            "counselors": [_presence(c) for c in sorted(counselors, key=lambda c: c.username)],
+            "counselors": [
+                {**_presence(c), "hints": _hints_allowed(config.helplines, c)}
+                for c in sorted(counselors, key=lambda c: c.username)
+            ],
         }
     )
+
+
+def _hints_allowed(helplines: Iterable[HelplineConfig], counselor: CounselorState) -> bool:
+    return any(h.supervisor_hints and counselor.serves(h.id) for h in helplines)
+
+
+@routes.post("/api/supervisor/hint")
+async def supervisor_hint(request: web.Request) -> web.Response:
+    """A manager's private hint to one counselor, where the helpline allows it.
+
+    The counselor's console shows it beside the chats; no chat is read and nothing is kept.
+    """
+    account = await require_role(request, STATS_ROLES)
+    body = await read_json_object(request, "{counselor, text}")
+    username, text = body.get("counselor"), body.get("text")
+    if not isinstance(username, str) or not username:
+        raise bad_request("'counselor' must be a username")
+    if not isinstance(text, str) or not text.strip():
+        raise bad_request("'text' must be a non-empty string")
+    if len(text) > protocol.MAX_HINT_CHARS:
+        raise json_error(
+            web.HTTPBadRequest, protocol.TOO_LONG, f"at most {protocol.MAX_HINT_CHARS} characters"
+        )
+    sender = account.display_name or account.username
+    if not await request.app[BOARD].send_hint(username, text.strip(), sender):
+        raise json_error(
+            web.HTTPConflict,
+            protocol.UNAVAILABLE,
+            "that counselor is offline or serves no helpline that allows hints",
+        )
+    return web.json_response({"ok": True})
 
 
 # --- operations ----------------------------------------------------------------------------

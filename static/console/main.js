@@ -54,7 +54,10 @@ function newChat(chat_id, data = {}) {
     helpline: data.helpline || "",
     lang: data.lang || "nl",
     waited_s: data.waited_s ?? 0,
-    note: data.note ?? null,
+    note: data.note ?? null, // the chat's internal notes (handover notes appended)
+    handover: data.handover ?? null, // the notes as they came with the chat
+    since: data.since || Date.now(), // when this console got the chat: the duration timer
+    awaySince: null,
     messages: data.messages || [], // [{seq, from, text, ts}] sorted by seq
     lastSeq: data.lastSeq || 0,
     outbox: data.outbox || [], // [{id, text, state: "sending"|"failed"}]
@@ -75,7 +78,8 @@ function save() {
       .filter((c) => c && !c.ended)
       .map((c) => ({
         chat_id: c.chat_id, number: c.number, helpline: c.helpline, lang: c.lang,
-        waited_s: c.waited_s, note: c.note, messages: c.messages, lastSeq: c.lastSeq,
+        waited_s: c.waited_s, note: c.note, handover: c.handover, since: c.since,
+        messages: c.messages, lastSeq: c.lastSeq,
         outbox: c.outbox, unread: c.unread,
       }));
     sessionStorage.setItem(
@@ -156,14 +160,31 @@ function showLogin(message = "") {
   $("login-username").focus();
 }
 
+// Browsers play sound only after a click on this page: after a reload the header asks for
+// one visibly ("Turn sound on") instead of staying silent until availability is toggled.
 let audio = null;
 function unlockAudio() {
   try {
     audio = audio || new AudioContext();
-    if (audio.state === "suspended") audio.resume();
+    if (audio.state === "suspended") audio.resume().then(renderSound, () => null);
   } catch {
     audio = null;
   }
+  renderSound();
+}
+
+function renderSound() {
+  const on = audio?.state === "running";
+  const button = $("sound");
+  button.textContent = on ? t.soundOn : t.soundOff;
+  button.setAttribute("aria-pressed", String(on));
+  button.classList.toggle("sound-off", !on);
+  button.title = on ? "" : t.soundHint;
+}
+
+function soundClicked() {
+  unlockAudio();
+  beep();
 }
 
 async function login(event) {
@@ -306,13 +327,26 @@ function connect() {
     const chat = state.chats.get(data?.chat_id);
     if (!chat) return;
     chat.presence = Boolean(data.connected);
+    chat.awaySince = chat.presence ? null : Date.now();
     renderHead(chat);
+    renderTimers();
   });
   socket.on("ended", (data) => {
     const chat = state.chats.get(data?.chat_id);
     if (chat) endLocally(chat, data.reason);
   });
   socket.on("resync", () => resume());
+  // Another tab of ours saved the chat's internal notes.
+  socket.on("note", (data) => {
+    const chat = state.chats.get(data?.chat_id);
+    if (!chat || typeof data.text !== "string") return;
+    chat.note = data.text;
+    renderNotes(chat);
+    save();
+  });
+  socket.on("hint", (data) => {
+    if (typeof data?.text === "string") notice(t.hint(String(data.from || ""), data.text));
+  });
   socket.on("heartbeat", (data, ack) => {
     if (typeof ack === "function") ack({});
     onHeartbeat(data);
@@ -384,6 +418,7 @@ async function resume() {
       chat.lang = data.lang || chat.lang;
       if (data.handover_note !== undefined) chat.note = data.handover_note;
       renderHead(chat);
+      renderNotes(chat);
     }
     addMessages(chat, data.messages || [], true);
     if (data.accepted === false) accept(data.chat_id);
@@ -425,12 +460,17 @@ function onAssigned(data) {
   chat.helpline = data.helpline || chat.helpline;
   chat.waited_s = data.waited_s ?? chat.waited_s;
   chat.lang = data.lang || chat.lang;
-  if (data.handover_note !== undefined) chat.note = data.handover_note;
+  if (data.handover_note !== undefined) {
+    chat.note = data.handover_note;
+    if (fresh) chat.handover = data.handover_note;
+  }
   renderHead(chat);
+  renderNotes(chat);
   addMessages(chat, data.messages || [], true);
   if (data.accepted === false) accept(data.chat_id);
   if (fresh) alertNewChat(chat);
   if (!state.active) activate(chat.chat_id);
+  renderCanned();
   save();
   renderTabs();
 }
@@ -440,9 +480,10 @@ function setAvailability(data) {
   state.available = Boolean(data.available);
   $("available").checked = state.available;
   let text = state.available ? t.availableNow : t.awayNow;
-  if (!state.available && data.reason === "idle") text = t.idleAway;
-  if (!state.available && data.reason === "unconfirmed") text = t.unconfirmedAway;
   $("availability-status").textContent = text;
+  // The long explanations go to the notice bar, so the header stays on one line.
+  if (!state.available && data.reason === "idle") notice(t.idleAway);
+  if (!state.available && data.reason === "unconfirmed") notice(t.unconfirmedAway);
 }
 
 async function toggleAvailability() {
@@ -522,6 +563,10 @@ function buildView(chat) {
     typing: q(".typing"),
     endedBox: q(".ended-box"),
     endedText: q(".ended-text"),
+    timer: q(".chat-timer"),
+    countdown: q(".away-countdown"),
+    notes: q(".notes-text"),
+    notesStatus: q(".notes-status"),
     form: q(".composer"),
     textarea: q("textarea"),
     tab: null,
@@ -542,6 +587,14 @@ function buildView(chat) {
   q(".transfer").textContent = t.transfer;
   q(".block").textContent = t.block;
   q(".close-chat").textContent = t.closeTab;
+  q(".notes-title").textContent = t.notesTitle;
+  const notesId = `notes-${chat.chat_id}`;
+  view.notes.id = notesId;
+  q(".notes-label").htmlFor = notesId;
+  q(".notes-label").textContent = t.notesLabel;
+  q(".notes-save").textContent = t.notesSave;
+  q(".notes-save").addEventListener("click", () => saveNotes(chat));
+  view.notes.addEventListener("input", () => (view.notesStatus.textContent = ""));
   panel.setAttribute("aria-labelledby", titleId);
   view.form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -561,7 +614,44 @@ function buildView(chat) {
   chat.view = view;
   $("chats").append(panel);
   renderHead(chat);
+  renderNotes(chat);
   renderLog(chat);
+}
+
+function renderNotes(chat) {
+  const view = chat.view;
+  if (!view || document.activeElement === view.notes) return; // never overwrite typing
+  view.notes.value = chat.note || "";
+  if (chat.note) view.panel.querySelector(".notes").open = true;
+}
+
+async function saveNotes(chat) {
+  const text = chat.view.notes.value;
+  const ack = await call("note", { chat_id: chat.chat_id, text });
+  if (ack?.ok) {
+    chat.note = text;
+    chat.view.notesStatus.textContent = t.notesSaved;
+    save();
+  } else {
+    chat.view.notesStatus.textContent = ack?.error?.code === "too_long" ? t.tooLong : t.error;
+  }
+}
+
+// Once a second: how long each chat runs, and a countdown while its visitor is away.
+function renderTimers() {
+  const grace = Number(state.config.visitor_grace_seconds) || 0;
+  for (const chat of state.chats.values()) {
+    const view = chat.view;
+    if (!view) continue;
+    view.timer.textContent = chat.ended ? "" : t.chatDuration(duration((Date.now() - chat.since) / 1000));
+    const away = !chat.ended && !chat.presence && chat.awaySince && grace;
+    view.countdown.hidden = !away;
+    if (away) {
+      const left = grace - (Date.now() - chat.awaySince) / 1000;
+      view.countdown.textContent = t.awayCountdown(duration(Math.max(0, left)));
+      view.countdown.classList.toggle("urgent", left <= 30);
+    }
+  }
 }
 
 function renderHead(chat) {
@@ -570,8 +660,8 @@ function renderHead(chat) {
   view.title.textContent = t.chatLabel(chat.number, helplineName(chat.helpline));
   view.meta.textContent = `${t.waited(duration(chat.waited_s))} · ${t.langLabel(chat.lang)}`;
   view.presence.textContent = chat.presence ? "" : t.visitorAway;
-  view.handover.hidden = !chat.note;
-  view.panel.querySelector(".handover-text").textContent = chat.note || "";
+  view.handover.hidden = !chat.handover;
+  view.panel.querySelector(".handover-text").textContent = chat.handover || "";
 }
 
 function renderLog(chat) {
@@ -669,6 +759,7 @@ function activate(chatId, focus = true) {
   chat.unread = 0;
   save();
   renderTabs();
+  renderCanned();
   if (focus && !chat.ended) chat.view.textarea.focus();
 }
 
@@ -978,8 +1069,31 @@ function renderQueues() {
     if (stats.waiting) parts.push(t.longest(duration((stats.longest_wait_s || 0) + extra)));
     if (stats.open && stats.closes_at) parts.push(t.closesAt(clock(stats.closes_at)));
     item.append(el("span", stats.waiting ? "queue-line queue-busy" : "queue-line", parts.join(" · ")));
+    if (stats.assignment === "pick" && stats.waiting_chats?.length) item.append(pickList(stats, extra));
     list.append(item);
   }
+}
+
+// A pick-from-queue helpline: the counselor chooses whom to answer (wait and language only).
+function pickList(stats, extra) {
+  const list = el("ul", "pick-list");
+  list.setAttribute("aria-label", t.pickTitle);
+  for (const waiting of stats.waiting_chats) {
+    const li = el("li");
+    const button = el("button", "button button-secondary pick", t.pickButton(duration(waiting.waited_s + extra), waiting.lang));
+    button.type = "button";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const ack = await call("pick", { chat_id: waiting.chat_id });
+      if (!ack?.ok) {
+        button.disabled = false;
+        notice(t.pickTaken);
+      }
+    });
+    li.append(button);
+    list.append(li);
+  }
+  return list;
 }
 
 // --- canned responses ------------------------------------------------------------------------
@@ -990,9 +1104,12 @@ function renderCanned() {
   list.replaceChildren();
   const active = activeChat();
   const lines = active ? [helplineConfig(active.helpline)].filter(Boolean) : state.config.helplines;
+  // The active chat's helpline, in its visitor's language (an older server: the console's).
+  const language = active ? active.lang : lang;
   let count = 0;
   for (const helpline of lines) {
-    for (const item of helpline.canned || []) {
+    const items = helpline.canned_by_lang ? helpline.canned_by_lang[language] : helpline.canned;
+    for (const item of items || []) {
       const hay = `${item.title} ${item.text}`.toLowerCase();
       if (filter && !hay.includes(filter)) continue;
       const li = el("li");
@@ -1025,6 +1142,22 @@ function insertCanned(text) {
 
 function alertNewChat(chat) {
   chat.unread = Math.max(chat.unread, 1);
+  beep();
+  try {
+    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+      const note = new Notification(t.newChat, { body: t.newChatBody(helplineName(chat.helpline)), tag: chat.chat_id });
+      note.onclick = () => {
+        window.focus();
+        activate(chat.chat_id);
+      };
+    }
+  } catch {
+    // notifications unavailable
+  }
+  updateTitle();
+}
+
+function beep() {
   try {
     if (audio) {
       const now = audio.currentTime;
@@ -1043,18 +1176,6 @@ function alertNewChat(chat) {
   } catch {
     // no sound available
   }
-  try {
-    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-      const note = new Notification(t.newChat, { body: t.newChatBody(helplineName(chat.helpline)), tag: chat.chat_id });
-      note.onclick = () => {
-        window.focus();
-        activate(chat.chat_id);
-      };
-    }
-  } catch {
-    // notifications unavailable
-  }
-  updateTitle();
 }
 
 // --- wiring ----------------------------------------------------------------------------------
@@ -1068,6 +1189,12 @@ $("available").addEventListener("change", toggleAvailability);
 $("notice-close").addEventListener("click", () => notice(""));
 $("canned-filter").addEventListener("input", renderCanned);
 $("tally-open").addEventListener("click", openTally);
+$("sound").addEventListener("click", soundClicked);
+$("help-open").addEventListener("click", openHelp);
+renderSound();
+for (const [keys, what] of t.shortcuts) {
+  $("shortcuts").append(el("dt", "", keys), el("dd", "", what));
+}
 $("tally-helpline").addEventListener("change", tallyHelplineChanged);
 $("end-form").addEventListener("submit", confirmEnd);
 $("transfer-form").addEventListener("submit", confirmTransfer);
@@ -1076,7 +1203,17 @@ $("tally-form").addEventListener("submit", confirmTally);
 for (const button of document.querySelectorAll("[data-cancel]")) {
   button.addEventListener("click", () => button.closest("dialog").close());
 }
+function openHelp() {
+  if (!$("help-dialog").open) $("help-dialog").showModal();
+}
+
 document.addEventListener("keydown", (event) => {
+  const typingHere = event.target.closest?.("input, textarea, select, [contenteditable]");
+  if (event.key === "?" && !typingHere && !event.ctrlKey && !event.altKey && !document.querySelector("dialog[open]")) {
+    event.preventDefault();
+    openHelp();
+    return;
+  }
   if (!event.altKey || event.ctrlKey || event.metaKey) return;
   if (document.querySelector("dialog[open]")) return;
   const key = event.key.toLowerCase();
@@ -1090,6 +1227,7 @@ document.addEventListener("keydown", (event) => {
   }
 });
 setInterval(renderQueues, 15000);
+setInterval(renderTimers, 1000);
 // The canned list follows the active chat's helpline.
 $("tabs").addEventListener("click", renderCanned);
 

@@ -20,6 +20,7 @@ const DEFAULT_EXIT_URL = "https://www.google.com/";
 const TYPING_PAUSE_MS = 3000;
 const COUNSELOR_TYPING_MAX_MS = 15000;
 const MAX_RECHECK_MS = 6 * 3600 * 1000;
+const LONG_WAIT_S = 3600; // past this, no number: a calm sentence and the alternatives
 const MIN_IDLE_GRACE_S = 20; // WCAG 2.2.1: at least 20 s to say "I'm still here"
 
 const params = new URLSearchParams(location.search);
@@ -230,11 +231,22 @@ function queued({ position, estimated_wait_s: wait }) {
     counselorTyping(false);
   }
   setText(ui.chatTitle, t.waitingTitle);
-  const estimate = wait > 0 ? t.waitAbout(waitMinutes(wait)) : t.waitSoon;
+  // Past an hour an estimate means little: say so calmly and show the other ways to reach us.
+  const long = wait >= LONG_WAIT_S;
+  const estimate = long ? t.waitLong : wait > 0 ? t.waitAbout(waitMinutes(wait)) : t.waitSoon;
   setLines(ui.chatStatus, [t.queuePosition(position), estimate]);
+  showWaitingAlternatives(long);
+}
+
+function showWaitingAlternatives(show) {
+  const box = byId("waiting-alternatives");
+  const alternatives = show && state.helpline ? state.helpline.alternatives : [];
+  renderAlternatives(box, alternatives, t);
+  box.hidden = !alternatives || alternatives.length === 0;
 }
 
 function assigned(name) {
+  showWaitingAlternatives(false);
   const changed = name !== state.counselor;
   state.counselor = name;
   setText(ui.chatTitle, t.chatWith(name));

@@ -296,6 +296,37 @@ async def test_assign_next_gives_the_first_waiting_visitor(store: Store) -> None
     assert await waiting_ids(store) == ["c2"]
 
 
+async def test_a_picked_chat_goes_to_the_picking_counselor_out_of_queue_order(
+    store: Store,
+) -> None:
+    await enqueue(store, "c1", "c2", "c3")
+    await counselor(store, "ann")
+    await counselor(store, "bob")
+    picked = await store.assign_next(ALPHA, MAX_CHATS, T0, chat_id="c2", username="bob")
+    assert picked is not None
+    assert (picked.chat.chat_id, picked.counselor.username) == ("c2", "bob")
+    assert await waiting_ids(store) == ["c1", "c3"]
+    # A chat no longer waiting, or a counselor who is away or full, gets nothing.
+    assert await store.assign_next(ALPHA, MAX_CHATS, T0, chat_id="c2", username="ann") is None
+    await store.set_available("ann", False, T0)
+    assert await store.assign_next(ALPHA, MAX_CHATS, T0, chat_id="c1", username="ann") is None
+    assert await store.assign_next(ALPHA, 1, T0, chat_id="c1", username="bob") is None
+    assert await waiting_ids(store) == ["c1", "c3"]
+
+
+async def test_racing_picks_of_one_chat_give_it_to_exactly_one_counselor(store: Store) -> None:
+    await enqueue(store, "c1")
+    for name in ("ann", "bob", "cas", "dia"):
+        await counselor(store, name)
+    results = await asyncio.gather(
+        *(
+            store.assign_next(ALPHA, MAX_CHATS, T0, chat_id="c1", username=name)
+            for name in ("ann", "bob", "cas", "dia")
+        )
+    )
+    assert sum(r is not None for r in results) == 1
+
+
 async def test_assign_next_records_who_took_the_chat_and_when(store: Store) -> None:
     await enqueue(store, "c1")
     await counselor(store, "ann")

@@ -731,3 +731,27 @@ def test_a_trusted_proxy_that_is_no_address_is_named(tmp_path: Path) -> None:
 def test_silent_visitor_grace_defaults_to_ten_seconds(tmp_path: Path) -> None:
     write(tmp_path, HEADER + helpline())
     assert load_config(tmp_path).server.silent_visitor_grace_seconds == 10
+
+
+# --- assignment mode and supervisor hints -----------------------------------------------------
+
+
+def test_a_helpline_assigns_automatically_without_hints_unless_it_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        HEADER + helpline() + helpline(id='"beta"', assignment='"pick"', supervisor_hints="true"),
+    )
+    alpha, beta = load_config(tmp_path).helplines
+    assert (alpha.assignment, alpha.supervisor_hints) == ("auto", False)
+    assert (beta.assignment, beta.supervisor_hints) == ("pick", True)
+
+
+@pytest.mark.parametrize("bad", ['"fifo"', "true", "1"])
+def test_assignment_must_be_auto_or_pick(tmp_path: Path, bad: str) -> None:
+    check(tmp_path, HEADER + helpline(assignment=bad), "alpha", "assignment", '"auto" or "pick"')
+
+
+def test_supervisor_hints_must_be_true_or_false(tmp_path: Path) -> None:
+    check(tmp_path, HEADER + helpline(supervisor_hints='"yes"'), "alpha", "supervisor_hints")

@@ -38,6 +38,8 @@ export default {
   waitingTitle: "You are in the queue",
   queuePosition: (n) =>
     n <= 1 ? "You are next." : `There ${n === 2 ? "is 1 person" : `are ${n - 1} people`} ahead of you.`,
+  waitLong:
+    "It is very busy: it may take more than an hour before it is your turn. You can keep waiting here, or reach us another way.",
   waitSoon: "It will be your turn soon.",
   waitAbout: (minutes) =>
     minutes < 60

@@ -39,6 +39,8 @@ export default {
   waitingTitle: "Je bent in de wachtrij",
   queuePosition: (n) =>
     n <= 1 ? "Je bent de volgende." : `Er ${n === 2 ? "is 1 persoon" : `zijn ${n - 1} mensen`} voor je.`,
+  waitLong:
+    "Het is erg druk: het kan langer dan een uur duren voordat je aan de beurt bent. Je kunt hier blijven wachten, of ons op een andere manier bereiken.",
   waitSoon: "Je bent zo aan de beurt.",
   waitAbout: (minutes) =>
     minutes < 60
