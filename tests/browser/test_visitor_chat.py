@@ -286,6 +286,9 @@ async def test_visitor_goes_back_to_the_queue_when_the_counselor_is_lost_and_on_
     assigned = await dana.next("assigned")
     assert assigned["messages"][0]["text"] == "Ik ben er."
     await widget.heading("Je chat met Dana").wait_for()
+    # The hand-over line reaches Dana too; then the visitor's own message.
+    handover = await dana.next("message")
+    assert handover["from"] == "system" and "Dana" in handover["text"]
     await widget.send("Hallo Dana")
     assert (await dana.next("message"))["text"] == "Hallo Dana"
 
