@@ -257,6 +257,7 @@ async def test_supervisor_sees_live_load_per_helpline_and_who_is_online(
             "helplines": ["alpha"],
             "available": True,
             "active_chats": 2,
+            "hints": False,  # no helpline of hers allows supervisor hints
         },
         {
             "username": "otto",
@@ -264,6 +265,7 @@ async def test_supervisor_sees_live_load_per_helpline_and_who_is_online(
             "helplines": ["alpha", "shut"],
             "available": False,
             "active_chats": 0,
+            "hints": False,
         },
     ]
     assert "messages" not in str(body)
