@@ -92,8 +92,9 @@ class Product:
     def __init__(self, helpline: str, protocol: int = 1) -> None:
         self.helpline = helpline
         self.protocol = protocol
-        # Refused `accept`s, by error code.
+        # Refused `accept`s, by error code; and how many were confirmed.
         self.errors: Counter[str] = Counter()
+        self.accepted = 0
 
     async def enter(self, sock: LeanSocket, index: int) -> tuple[str, dict[str, Any]]:
         """Join the queue on a connected /visitor socket: (chat_id, start ack)."""
@@ -138,6 +139,8 @@ class Product:
         def acked(ack: Any) -> None:
             if isinstance(ack, dict) and "error" in ack:
                 self.errors["accept " + str(ack["error"].get("code"))] += 1
+            else:
+                self.accepted += 1
 
         await sock.emit("accept", {"chat_id": chat_id}, acked)
         if pending is not None:
@@ -602,7 +605,14 @@ async def assign_counselors(link: Link, spec: dict[str, Any]) -> None:
             for chat_id in chats:
                 schedule(username, chat_id)
         await sleep_until(go["stop"] + int(go["drain_s"] * 1e9))
-        link.send("done", {"events": events, "errors": dict(errors + speech.errors)})
+        link.send(
+            "done",
+            {
+                "events": events,
+                "accepted": speech.accepted,
+                "errors": dict(errors + speech.errors),
+            },
+        )
         await link.receive("close")
         for task in tasks:
             task.cancel()

@@ -587,6 +587,8 @@ def _assignment_run(
     others = spent["machine"] - sum(v for name, v in spent.items() if name != "machine")
     result = {
         **assignment_figures(counselor_done["events"], chats, int(WAIT_LIMIT_S * 1e9)),
+        # Offers the counselors confirmed with `accept` (protocol 2), warm-up included.
+        "accepted": counselor_done["accepted"],
         "server_cpu_pct": round(spent["server"] / duration * 100, 1),
         "other_cpu_pct": round(max(0.0, others) / duration * 100, 1),
         "errors": _add_counts([counselor_done["errors"], *(d["errors"] for d in visitor_done)]),
