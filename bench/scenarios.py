@@ -555,7 +555,7 @@ def _assignment_run(
         for part in _split(offsets, visitor_workers)
     ]
     # Slots freed up to the end of the window are judged WAIT_LIMIT_S later.
-    drain_s = WAIT_LIMIT_S + 1.0
+    drain_s = WAIT_LIMIT_S + settings.quiet_s
     if settings.quiet_wait_s:
         wait_for_quiet(settings)
     counselors = Fleet("assign_counselors", [counselor_spec])
