@@ -12,6 +12,7 @@ Wire format (one Engine.IO packet per websocket frame):
     40/visitor,{"sid":..}              server: connected       44/ns,{..}  connect refused
     42/visitor,7["start",{..}]         event with ack id 7     43/ns,7[{..}]  its ack
     42/visitor,["queue",{..}]          server event            41/ns,  namespace disconnect
+    42/counselor,5["heartbeat",{..}]   server event asking for an ack: answered 43/counselor,5[{}]
 
 Like a browser, it offers permessage-deflate (`compress=15`) unless told not to.
 """
@@ -96,7 +97,9 @@ class LeanSocket:
     """One client connection to one namespace.
 
     `on_event(event, data)` is called for every server event, in order, from the reader
-    task; it may return an awaitable (awaited before the next frame is read).
+    task; it may return an awaitable (awaited before the next frame is read). A server event
+    that asks for an ack (protocol 2's `heartbeat`) is answered at once with `{}`: a live
+    console answers them, and the server disconnects one that does not.
     """
 
     def __init__(
@@ -204,8 +207,12 @@ class LeanSocket:
         if namespace != self.namespace:
             return None
         if kind == SIO_EVENT:
+            pending = None
             if self.on_event is not None and isinstance(data, list) and data:
-                return self.on_event(data[0], data[1] if len(data) > 1 else None)
+                pending = self.on_event(data[0], data[1] if len(data) > 1 else None)
+            if ack_id is not None:
+                return self._answer(ack_id, pending)
+            return pending
         elif kind == SIO_ACK:
             handler = self._acks.pop(ack_id, None) if ack_id is not None else None
             if handler is not None:
@@ -221,6 +228,13 @@ class LeanSocket:
         elif kind == SIO_DISCONNECT:
             self._lost("namespace disconnected by the server")
         return None
+
+    async def _answer(self, ack_id: int, pending: Awaitable[None] | None) -> None:
+        """Ack a server event (any value will do), then finish what on_event started."""
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.send_str(encode(SIO_ACK, self.namespace, [{}], ack_id))
+        if pending is not None:
+            await pending
 
     def _lost(self, why: str) -> None:
         if not self._closing and self.lost is None:

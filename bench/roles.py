@@ -79,13 +79,22 @@ EventHandler = Callable[[str, Any], Awaitable[None] | None]
 
 
 class Product:
-    """The chatserver: /visitor start, /counselor login + availability, chat_id payloads."""
+    """The chatserver: /visitor start, /counselor login + availability, chat_id payloads.
+
+    Counselors speak `protocol` (docs/protocol.md §1): with 2, as today's console does, every
+    `assigned` with `accepted: false` is confirmed at once with `accept` (the visitor is told
+    `assigned` only after that), and the server's `heartbeat`s are acked by the lean client.
+    """
 
     name = "product"
     visitor_namespace = "/visitor"
 
-    def __init__(self, helpline: str) -> None:
+    def __init__(self, helpline: str, protocol: int = 1) -> None:
         self.helpline = helpline
+        self.protocol = protocol
+        # Refused `accept`s, by error code; and how many were confirmed.
+        self.errors: Counter[str] = Counter()
+        self.accepted = 0
 
     async def enter(self, sock: LeanSocket, index: int) -> tuple[str, dict[str, Any]]:
         """Join the queue on a connected /visitor socket: (chat_id, start ack)."""
@@ -104,12 +113,38 @@ class Product:
         rooms: list[str],
     ) -> LeanSocket:
         token = await login(session, url, username)
+        auth: dict[str, Any] = {"token": token}
         sock = LeanSocket(session, url, "/counselor", on_event=on_event, compress=compress)
-        await sock.connect({"token": token})
+        if self.protocol >= 2:
+            auth["protocol"] = self.protocol
+            sock.on_event = functools.partial(self._confirming, on_event, sock)
+        await sock.connect(auth)
         ack = await sock.call("availability", {"available": True})
         if not isinstance(ack, dict) or ack.get("available") is not True:
             raise RuntimeError(f"availability refused: {ack!r}")
         return sock
+
+    def _confirming(
+        self, on_event: EventHandler, sock: LeanSocket, event: str, data: Any
+    ) -> Awaitable[None] | None:
+        """on_event, then `accept` for an offered chat (an `assigned` with accepted false)."""
+        pending = on_event(event, data)
+        if event == "assigned" and isinstance(data, dict) and data.get("accepted") is False:
+            return self._accept(sock, str(data["chat_id"]), pending)
+        return pending
+
+    async def _accept(
+        self, sock: LeanSocket, chat_id: str, pending: Awaitable[None] | None
+    ) -> None:
+        def acked(ack: Any) -> None:
+            if isinstance(ack, dict) and "error" in ack:
+                self.errors["accept " + str(ack["error"].get("code"))] += 1
+            else:
+                self.accepted += 1
+
+        await sock.emit("accept", {"chat_id": chat_id}, acked)
+        if pending is not None:
+            await pending
 
     def visitor_message(self, chat: str, text: str, msg_id: str) -> dict[str, Any]:
         return {"text": text, "client_msg_id": msg_id}
@@ -135,6 +170,9 @@ class Bare:
 
     name = "bare"
     visitor_namespace = "/"
+
+    def __init__(self) -> None:
+        self.errors: Counter[str] = Counter()  # nothing to confirm: stays empty
 
     async def enter(self, sock: LeanSocket, index: int) -> tuple[str, dict[str, Any]]:
         room = f"pair-{index}"
@@ -173,7 +211,9 @@ Dialect = Product | Bare
 
 
 def dialect(spec: dict[str, Any]) -> Dialect:
-    return Product(spec.get("helpline", "bench")) if spec["target"] == "product" else Bare()
+    if spec["target"] != "product":
+        return Bare()
+    return Product(spec.get("helpline", "bench"), spec.get("protocol", 1))
 
 
 # --- idle: visitors connect and wait ----------------------------------------------------
@@ -360,7 +400,7 @@ class RelayLoad:
             "latency_us": self.latency_us,
             "delivered": dict(self.delivered),
             "sent": dict(self.sent),
-            "errors": dict(self.errors),
+            "errors": dict(self.errors + self.speech.errors),
             "unacked": self.outstanding,
             "retried": self.retried,
             "lost_connections": {
@@ -504,7 +544,8 @@ async def assign_counselors(link: Link, spec: dict[str, Any]) -> None:
     """Counselors (one chat each) hold every chat for a random time, then end it.
 
     Records per counselor, in order: ("assigned", chat_id, t) and ("freed", chat_id, t),
-    where "freed" is taken just before the `end` is sent.
+    where "freed" is taken just before the `end` is sent. With protocol 2 "assigned" is the
+    offer; the dialect confirms it with `accept` right after.
     """
     rng = random.Random(spec["seed"])
     hold_s: float = spec["hold_s"]
@@ -514,7 +555,7 @@ async def assign_counselors(link: Link, spec: dict[str, Any]) -> None:
     tasks: set[asyncio.Task[None]] = set()
     errors: Counter[str] = Counter()
     window = {"running": False, "stop": 0}
-    speech = Product(spec["helpline"])
+    speech = Product(spec["helpline"], spec["protocol"])
 
     async def end_later(username: str, chat_id: str) -> None:
         await asyncio.sleep(rng.uniform(0.5, 1.5) * hold_s)
@@ -564,7 +605,14 @@ async def assign_counselors(link: Link, spec: dict[str, Any]) -> None:
             for chat_id in chats:
                 schedule(username, chat_id)
         await sleep_until(go["stop"] + int(go["drain_s"] * 1e9))
-        link.send("done", {"events": events, "errors": dict(errors)})
+        link.send(
+            "done",
+            {
+                "events": events,
+                "accepted": speech.accepted,
+                "errors": dict(errors + speech.errors),
+            },
+        )
         await link.receive("close")
         for task in tasks:
             task.cancel()

@@ -55,10 +55,12 @@ class Settings:
     text_len: int = 64
     sweep: list[int] = field(default_factory=list)
     sweep_duration_s: float = 8.0
-    # assignment
+    # relay counselors' protocol (1: as the 2026-11-28 reference; 2: confirm, heartbeats)
+    relay_protocol: int = 1
+    # assignment (protocol-2 counselors), per deployment: memory, Redis x 1, Redis x 2
     assign_counselors: int = 10
     assign_hold_s: float = 1.0
-    assign_duration_s: float = 12.0
+    assign_duration_s: float = 8.0
     assign_overload: float = 1.1
     # multi-process
     mp_chats: int = 100
@@ -124,6 +126,26 @@ class Accounts:
         else:
             target.mkdir()
         return target
+
+
+class RedisAccounts:
+    """Counselor accounts live in Redis in Redis mode: made once in the first private
+    redis-server, then every later one starts from its snapshot."""
+
+    def __init__(self, settings: Settings, name: str, accounts: list[tuple[str, str]]) -> None:
+        self.settings = settings
+        self.name = name
+        self.accounts = accounts
+        self.seed: Path | None = None
+
+    @contextlib.contextmanager
+    def redis(self, label: str) -> Iterator[RedisProcess]:
+        workdir = self.settings.workdir
+        with RedisProcess(workdir / label, self.seed) as redis:
+            if self.seed is None:
+                add_counselors(self.accounts, workdir / f"{self.name}-accounts", redis.url)
+                self.seed = redis.snapshot(workdir / f"{self.name}-accounts.rdb")
+            yield redis
 
 
 # --- 1. idle ------------------------------------------------------------------------------
@@ -234,6 +256,7 @@ def run_relay(
             "chats_total": chats,
             "counselor_count": counselors,
             "rate": rate,
+            "protocol": settings.relay_protocol,
             "text_len": settings.text_len,
             "concurrency": max(1, settings.connect_concurrency // workers),
             "seed": w,
@@ -460,30 +483,69 @@ def _load(settings: Settings) -> dict[str, Any]:
 
 # --- 4. assignment --------------------------------------------------------------------------
 
+# A freed slot with someone waiting must reach a visitor's `assigned` within this long.
+WAIT_LIMIT_S = 2.0
+# (key, store, processes): visitors use the first process, counselors the last one.
+ASSIGN_DEPLOYMENTS = (("memory", "memory", 1), ("redis_1", "redis", 1), ("redis_2", "redis", 2))
+
 
 def run_assignment(settings: Settings, accounts: Accounts) -> dict[str, Any]:
     """Visitors arrive at a fixed rate a little above what the counselors serve, so a slot
-    freed by `end` always has someone waiting: the time to that visitor's `assigned`."""
-    k, hold = settings.assign_counselors, settings.assign_hold_s
-    served_per_s = k / hold
-    arrivals_per_s = served_per_s * settings.assign_overload
-    duration = settings.assign_duration_s
+    freed by `end` always has someone waiting: the time to that visitor's `assigned`.
+
+    Run in three deployments: the memory store, Redis with one process, and Redis with two
+    processes (visitors on one, counselors on the other, so every assignment crosses the bus).
+    """
+    k = settings.assign_counselors
     accounts.ensure(relay=0, assign=k)
-    server = _server(settings, accounts, "product", "assignment")
+    in_redis = RedisAccounts(settings, "assign", [(n, "assign") for n in accounts.assign_names(k)])
+    result: dict[str, Any] = {
+        "counselors": k,
+        "hold_s": settings.assign_hold_s,
+        "arrivals_per_s": round(k / settings.assign_hold_s * settings.assign_overload, 2),
+        "duration_s": settings.assign_duration_s,
+        "counselor_protocol": 2,
+        "wait_limit_s": WAIT_LIMIT_S,
+    }
+    for key, store, processes in ASSIGN_DEPLOYMENTS:
+        label = f"assignment-{key}"
+        settings.log(f"  {store} store, {processes} process(es)")
+        with contextlib.ExitStack() as stack:
+            redis = stack.enter_context(in_redis.redis(label)) if store == "redis" else None
+            servers = [
+                _server(settings, accounts, "product", f"{label}-{p}", redis.url if redis else None)
+                for p in range(processes)
+            ]
+            run = _assignment_run(settings, accounts, servers, redis, label)
+        result[key] = {"store": store, "processes": processes, **run}
+    return result
+
+
+def _assignment_run(
+    settings: Settings,
+    accounts: Accounts,
+    servers: list[Process],
+    redis: RedisProcess | None,
+    label: str,
+) -> dict[str, Any]:
+    k, hold = settings.assign_counselors, settings.assign_hold_s
+    arrivals_per_s = k / hold * settings.assign_overload
+    duration = settings.assign_duration_s
     offsets = [i / arrivals_per_s for i in range(int(arrivals_per_s * duration))]
     visitor_workers = max(1, settings.workers - 1)
     prefill = 2 * k
     counselor_spec = {
-        "url": server.url,
+        "url": servers[-1].url,
         "compress": settings.compress,
         "helpline": "assign",
+        "protocol": 2,
         "usernames": accounts.assign_names(k),
         "hold_s": hold,
         "seed": 1,
     }
     visitor_specs = [
         {
-            "url": server.url,
+            "url": servers[0].url,
             "compress": settings.compress,
             "helpline": "assign",
             "prefill": prefill // visitor_workers,
@@ -492,12 +554,13 @@ def run_assignment(settings: Settings, accounts: Accounts) -> dict[str, Any]:
         }
         for part in _split(offsets, visitor_workers)
     ]
-    drain_s = 1.0
+    # Slots freed up to the end of the window are judged WAIT_LIMIT_S later.
+    drain_s = WAIT_LIMIT_S + settings.quiet_s
     if settings.quiet_wait_s:
         wait_for_quiet(settings)
     counselors = Fleet("assign_counselors", [counselor_spec])
     visitors = Fleet("assign_visitors", visitor_specs)
-    with running([server], counselors, visitors):
+    with running(servers, counselors, visitors):
         counselors.expect("ready", timeout=120)
         visitors.expect("ready", timeout=120)
         t0 = time.monotonic_ns() + int(settings.lead_s * 1e9)
@@ -506,13 +569,10 @@ def run_assignment(settings: Settings, accounts: Accounts) -> dict[str, Any]:
         counselors.send("go", go)
         visitors.send("go", go)
         _sleep_until(t0)
-        spy = _profile(settings, server, "assignment")
-        ours = [server.usage().cpu_s, counselors.usage().cpu_s, visitors.usage().cpu_s]
-        busy = machine_busy_s()
+        spy = _profile(settings, servers[-1], label)
+        before = _usage(servers, redis, counselors, visitors)
         _sleep_until(stop)
-        others = machine_busy_s() - busy
-        others -= server.usage().cpu_s + counselors.usage().cpu_s + visitors.usage().cpu_s
-        others += sum(ours)
+        after = _usage(servers, redis, counselors, visitors)
         counselor_done = counselors.expect("done", timeout=duration + 120)[0]
         profile = spy.stop() if spy else None
         visitor_done = visitors.expect("done", timeout=duration + 120)
@@ -523,38 +583,74 @@ def run_assignment(settings: Settings, accounts: Accounts) -> dict[str, Any]:
     chats: dict[str, list[int]] = {}
     for d in visitor_done:
         chats.update(d["chats"])
-    to_visitor, to_counselor, unmatched = [], [], 0
-    for events in counselor_done["events"].values():
-        for i, (kind, _, freed_at) in enumerate(events):
-            if kind != "freed":
-                continue
-            nxt = next((e for e in events[i + 1 :] if e[0] == "assigned"), None)
-            if nxt is None:
-                continue
-            times = chats.get(nxt[1])
-            if times is None or not times[1]:
-                unmatched += 1
-                continue
-            queued_at, assigned_at = times
-            if queued_at >= freed_at:
-                continue  # nobody was waiting when the slot came free
-            to_visitor.append((assigned_at - freed_at) // 1000)
-            to_counselor.append((nxt[2] - freed_at) // 1000)
+    spent = {name: after[name].cpu_s - before[name].cpu_s for name in after}
+    others = spent["machine"] - sum(v for name, v in spent.items() if name != "machine")
     result = {
-        "counselors": k,
-        "hold_s": hold,
-        "arrivals_per_s": round(arrivals_per_s, 2),
-        "duration_s": duration,
-        "freed_slots_measured": len(to_visitor),
-        "unmatched": unmatched,
-        "freed_to_visitor_assigned_ms": stats.latency_ms(to_visitor),
-        "freed_to_counselor_assigned_ms": stats.latency_ms(to_counselor),
+        **assignment_figures(counselor_done["events"], chats, int(WAIT_LIMIT_S * 1e9)),
+        # Offers the counselors confirmed with `accept` (protocol 2), warm-up included.
+        "accepted": counselor_done["accepted"],
+        "server_cpu_pct": round(spent["server"] / duration * 100, 1),
         "other_cpu_pct": round(max(0.0, others) / duration * 100, 1),
         "errors": _add_counts([counselor_done["errors"], *(d["errors"] for d in visitor_done)]),
     }
+    if "redis" in spent:
+        result["redis_cpu_pct"] = round(spent["redis"] / duration * 100, 1)
     if profile:
         result["profile"] = profile
     return result
+
+
+def assignment_figures(
+    events: dict[str, list[list[Any]]], chats: dict[str, list[int]], limit_ns: int
+) -> dict[str, Any]:
+    """What became of every slot a counselor freed.
+
+    events: per counselor, ("assigned" | "freed", chat_id, t) in order; chats: per chat,
+    [queued at, visitor's `assigned` at (0: never)]. A freed slot is refilled by the
+    counselor's next `assigned`; its visitor's own `assigned` is the time that counts.
+
+    - latencies: freed -> visitor's / counselor's `assigned`, for slots whose next visitor
+      was already queued when the slot came free;
+    - waited: slots freed while someone was waiting (more visitors queued and not yet told
+      `assigned` than other slots freed in the last `limit_ns` still being refilled), where
+      no visitor was told `assigned` for the slot within limit_ns;
+    - unmatched: the counselor got an `assigned` whose visitor never did.
+    """
+    slots: list[tuple[int, int | None]] = []  # (freed at, refill's visitor assigned at)
+    to_visitor, to_counselor, unmatched = [], [], 0
+    for log in events.values():
+        for i, (kind, _, freed_at) in enumerate(log):
+            if kind != "freed":
+                continue
+            nxt = next((e for e in log[i + 1 :] if e[0] == "assigned"), None)
+            times = chats.get(nxt[1]) if nxt is not None else None
+            if nxt is not None and (times is None or not times[1]):
+                unmatched += 1
+            refilled = times[1] if times is not None and times[1] else None
+            slots.append((freed_at, refilled))
+            if nxt is None or times is None or refilled is None or times[0] >= freed_at:
+                continue  # not refilled, or nobody was waiting when the slot came free
+            to_visitor.append((refilled - freed_at) // 1000)
+            to_counselor.append((nxt[2] - freed_at) // 1000)
+    waited = 0
+    for freed_at, refilled in slots:
+        waiting = sum(1 for q, a in chats.values() if 0 < q < freed_at and not 0 < a <= freed_at)
+        refilling = sum(
+            1
+            for other_freed, other_refilled in slots
+            if freed_at - limit_ns < other_freed < freed_at
+            and (other_refilled is None or other_refilled > freed_at)
+        )
+        if waiting > refilling and (refilled is None or refilled - freed_at > limit_ns):
+            waited += 1
+    return {
+        "freed_slots": len(slots),
+        "freed_slots_measured": len(to_visitor),
+        "freed_to_visitor_assigned_ms": stats.latency_ms(to_visitor),
+        "freed_to_counselor_assigned_ms": stats.latency_ms(to_counselor),
+        "waited_with_free_slot": waited,
+        "unmatched": unmatched,
+    }
 
 
 # --- 5. multi-process -------------------------------------------------------------------------
@@ -565,17 +661,12 @@ def run_multiprocess(settings: Settings, accounts: Accounts) -> dict[str, Any]:
     chats, rate, duration = settings.mp_chats, settings.mp_rate, settings.mp_duration_s
     counselors = settings.counselors_for(chats)
     runs = {}
-    seed: Path | None = None
+    in_redis = RedisAccounts(
+        settings, "mp", [(name, "bench") for name in accounts.relay_names(counselors)]
+    )
     for processes in (1, 2):
         settings.log(f"  {processes} process(es) on Redis")
-        with RedisProcess(settings.workdir / f"mp-{processes}", seed) as redis:
-            if seed is None:  # accounts live in Redis: made once, then copied
-                add_counselors(
-                    [(name, "bench") for name in accounts.relay_names(counselors)],
-                    settings.workdir / "mp-accounts",
-                    redis.url,
-                )
-                seed = redis.snapshot(settings.workdir / "mp-accounts.rdb")
+        with in_redis.redis(f"mp-{processes}") as redis:
             runs[processes] = run_relay(
                 settings, accounts, "product", chats, rate, duration,
                 label=f"mp{processes}", processes=processes, redis=redis,
@@ -676,11 +767,12 @@ def _server(
     return chatserver(workdir, name, data_dir, redis_url)
 
 
-def _usage(servers: list[Process], redis: RedisProcess | None, fleet: Fleet) -> dict[str, Usage]:
+def _usage(servers: list[Process], redis: RedisProcess | None, *fleets: Fleet) -> dict[str, Usage]:
     parts = [s.usage() for s in servers]
+    generators = [f.usage() for f in fleets]
     result = {
         "server": Usage(sum(u.cpu_s for u in parts), sum(u.rss_kib for u in parts)),
-        "generator": fleet.usage(),
+        "generator": Usage(sum(u.cpu_s for u in generators), sum(u.rss_kib for u in generators)),
     }
     if redis is not None:
         result["redis"] = redis.usage()

@@ -4,6 +4,7 @@ the figures themselves are judged by the benchmark's own output, never by the te
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import pytest
 import socketio
 
 from bench.lean_client import ConnectRefused, LeanSocket, decode, encode
+from bench.roles import Product
+from bench.scenarios import assignment_figures
 from bench.server_process import PASSWORD, ROOT, Process, add_counselors, chatserver
 from tests.helpers import Client
 
@@ -39,6 +42,8 @@ SCENARIOS = ("idle", "relay", "baseline", "assignment", "multiprocess", "soak")
         (socketio.packet.Packet(socketio.packet.EVENT, ["join", {"room": "pair-1"}], id=12), "/"),
         (socketio.packet.Packet(socketio.packet.ACK, [{"seq": 3}], namespace="/visitor", id=7),
          "/visitor"),
+        (socketio.packet.Packet(socketio.packet.ACK, [{}], namespace="/counselor", id=5),
+         "/counselor"),
     ],
 )  # fmt: skip
 def test_lean_packets_are_the_ones_python_socketio_writes_and_reads(
@@ -146,6 +151,58 @@ async def test_lean_client_reports_a_refused_connect_like_socket_io_does(
     }
 
 
+async def test_lean_protocol_2_counselor_confirms_offers_and_answers_heartbeats(
+    server: Process, http: aiohttp.ClientSession
+) -> None:
+    """The bench's v2 console: each offer is confirmed (only then is the visitor told
+    `assigned`), and heartbeats are acked, so the server keeps it past the liveness limit."""
+    events: list[tuple[str, Any]] = []
+    speech = Product("bench", protocol=2)
+    lean = await speech.open_counselor(
+        http, server.url, "carla", lambda e, d: events.append((e, d)), True, []
+    )
+    visitor = Client(server.url, "/visitor")
+    await visitor.connect()
+    try:
+        ack = await visitor.call("start", {"helpline": "bench", "lang": "en"})
+        await visitor.until("assigned", lambda _: True)
+        offer = next(d for e, d in events if e == "assigned")
+        assert offer["chat_id"] == ack["chat_id"] and offer["accepted"] is False
+        # counselor_liveness_seconds is 6: unanswered, the console would be gone by now.
+        while sum(e == "heartbeat" for e, _ in events) < 5:
+            assert lean.lost is None
+            await asyncio.sleep(0.2)
+        heartbeat = [d for e, d in events if e == "heartbeat"][-1]
+        assert ack["chat_id"] in heartbeat["chats"]
+        assert lean.connected and lean.lost is None
+        assert (speech.accepted, dict(speech.errors)) == (1, {})
+        assert (await lean.call("end", {"chat_id": ack["chat_id"]})) == {"ok": True}
+    finally:
+        await visitor.sio.disconnect()
+        await lean.close()
+
+
+def test_assignment_figures_count_slots_left_free_while_someone_waits() -> None:
+    s = 1_000_000_000
+    chats = {
+        "early": [1 * s, 2 * s],  # queued, then given the first slot at once
+        "slow": [1 * s, 14 * s],  # waiting when c2 freed at 10 s: told only 4 s later
+        "late": [20 * s, 20 * s + 10_000_000],  # nobody waited when c1 freed at 15 s
+    }
+    events = {
+        "c1": [["freed", "a", 2 * s - 1_000_000], ["assigned", "early", 2 * s],
+               ["freed", "early", 15 * s], ["assigned", "late", 20 * s]],
+        "c2": [["freed", "b", 10 * s], ["assigned", "slow", 14 * s - 1_000_000],
+               ["freed", "slow", 16 * s], ["assigned", "ghost", 17 * s]],
+    }  # fmt: skip
+    figures = assignment_figures(events, chats, 2 * s)
+    assert figures["freed_slots"] == 4
+    # "late" queued after its slot came free; "ghost" was never told assigned.
+    assert figures["freed_slots_measured"] == 2
+    assert figures["freed_to_visitor_assigned_ms"]["max"] == 4000.0
+    assert (figures["waited_with_free_slot"], figures["unmatched"]) == (1, 1)
+
+
 def test_benchmark_at_toy_size_writes_well_formed_results_and_loses_nothing(
     tmp_path: Path,
 ) -> None:
@@ -184,9 +241,15 @@ def test_benchmark_at_toy_size_writes_well_formed_results_and_loses_nothing(
     assert set(scenarios["baseline"]["ratio"]) >= {"msgs_per_s", "server_cpu_per_msg", "v2c_p50"}
 
     assignment = scenarios["assignment"]
-    assert assignment["freed_slots_measured"] > 0
-    assert assignment["freed_to_visitor_assigned_ms"]["p99"] is not None
-    assert assignment["errors"] == {}
+    assert assignment["counselor_protocol"] == 2
+    for key, processes in (("memory", 1), ("redis_1", 1), ("redis_2", 2)):
+        run = assignment[key]
+        assert run["processes"] == processes, key
+        assert run["freed_slots_measured"] > 0, key
+        assert run["freed_to_visitor_assigned_ms"]["p99"] is not None, key
+        assert run["accepted"] > 0, key  # offers were confirmed: protocol 2 was spoken
+        assert run["errors"] == {}, key
+        assert (run["waited_with_free_slot"], run["unmatched"]) == (0, 0), key
 
     multiprocess = scenarios["multiprocess"]
     for key in ("one", "two"):
