@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from socketio.redis_manager import parse_redis_sentinel_url
 
 from chatserver import crypto
-from chatserver.core.counting import DailyCounts
+from chatserver.core.counting import DailyCounts, MonthlyDemand
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.store import redis_scripts as lua
 from chatserver.store.base import (
@@ -594,6 +594,50 @@ class RedisStore:
             )
             for (day, helpline_id), row in zip(wanted, rows, strict=True)
         ]
+
+    async def add_demand(self, helpline: str, month: str, cells: Mapping[str, int]) -> None:
+        increments = {name: n for name, n in cells.items() if n}
+        if not increments:
+            return
+        key = self._key("demand", month, helpline)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name, n in increments.items():
+                pipe.hincrby(key, name, n)
+            pipe.sadd(self._key("demand-index"), f"{month}|{helpline}")
+            await pipe.execute()
+
+    async def monthly_demand(
+        self, first: str, last: str, helpline: str | None = None
+    ) -> list[MonthlyDemand]:
+        wanted = []
+        for member in await self.redis.smembers(self._key("demand-index")):
+            month, helpline_id = cast(str, _str(member)).split("|", 1)
+            if first <= month <= last and (helpline is None or helpline_id == helpline):
+                wanted.append((month, helpline_id))
+        wanted.sort()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for month, helpline_id in wanted:
+                pipe.hgetall(self._key("demand", month, helpline_id))
+            rows = await pipe.execute() if wanted else []
+        return [
+            MonthlyDemand(month, helpline_id, {k: int(v) for k, v in _fields(row).items()})
+            for (month, helpline_id), row in zip(wanted, rows, strict=True)
+        ]
+
+    # --- outcomes awaited after the visitor left first ----------------------------------
+
+    async def await_outcome(
+        self, username: str, chat_id: str, helpline: str, day: date, ttl_s: int
+    ) -> None:
+        key = self._key("awaited-outcome", username, chat_id)
+        await self.redis.set(key, f"{day.isoformat()}|{helpline}", ex=ttl_s)
+
+    async def take_awaited_outcome(self, username: str, chat_id: str) -> tuple[str, date] | None:
+        raw = await self.redis.getdel(self._key("awaited-outcome", username, chat_id))
+        if raw is None:
+            return None
+        day_text, helpline = cast(str, _str(raw)).split("|", 1)
+        return helpline, date.fromisoformat(day_text)
 
     # --- lifecycle -------------------------------------------------------------------
 
