@@ -32,9 +32,7 @@ def _channel_rows(this: Mapping[str, int], last: Mapping[str, int]) -> dict[str,
         }
         for channel in CHANNEL_TOTALS
     }
-    closed, closed_before = (
-        int(c.get(counting.CLOSED_ATTEMPTS, 0)) for c in (this, last)
-    )
+    closed, closed_before = (int(c.get(counting.CLOSED_ATTEMPTS, 0)) for c in (this, last))
     out[counting.CLOSED_ATTEMPTS] = {
         "count": closed,
         "previous": closed_before,
@@ -63,7 +61,7 @@ def year_report(
         else:
             continue
         _add(target.setdefault(day.helpline, {}), day.counts)
-    ids = list(helpline_names) + sorted(set(this) | set(last) - set(helpline_names))
+    ids = list(helpline_names) + sorted((set(this) | set(last)) - set(helpline_names))
     helplines = []
     for helpline_id in ids:
         month_rows = months.get(helpline_id, [{} for _ in range(MONTHS)])
@@ -124,9 +122,9 @@ def report_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "year": report["year"],
                 "count": cell["count"],
                 "previous": cell["previous"],
-                "growth_percent": None if cell["growth"] is None else round(cell["growth"] * 100, 1),
+                "growth": cell["growth"],
             }
             for month in months:
-                row[month["month"]] = month.get(channel, "") if channel in month else ""
+                row[month["month"]] = month.get(channel, "")
             rows.append(row)
     return rows

@@ -26,7 +26,9 @@ from chatserver.core.erlang import (
         (20, 12.031, 0.01),
     ],
 )
-def test_erlang_b_matches_the_published_table(servers: int, traffic: float, expected: float) -> None:
+def test_erlang_b_matches_the_published_table(
+    servers: int, traffic: float, expected: float
+) -> None:
     assert erlang_b(servers, traffic) == pytest.approx(expected, abs=5e-4)
 
 
