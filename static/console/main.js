@@ -557,7 +557,7 @@ function buildView(chat) {
   q(".end").addEventListener("click", () => openEnd(chat));
   q(".transfer").addEventListener("click", () => openTransfer(chat));
   q(".block").addEventListener("click", () => openBlock(chat));
-  q(".close-chat").addEventListener("click", () => removeChat(chat.chat_id));
+  q(".close-chat").addEventListener("click", () => closeEnded(chat));
   chat.view = view;
   $("chats").append(panel);
   renderHead(chat);
@@ -755,20 +755,28 @@ function typing(chat, now) {
 
 // --- ending ----------------------------------------------------------------------------------
 
+// The visitor (or a block) ended the chat before the counselor did: the server waits for its
+// one outcome (`wrap_up`), so the tab stays until the counselor records it (issue 11).
+const WRAP_UP_REASONS = new Set(["visitor", "timeout", "blocked"]);
+const NO_OUTCOME = "-";
+let dialogMode = "end"; // "end" | "wrap_up": what the end dialog sends
+
 function endLocally(chat, reason) {
   if (chat.ended) return;
   chat.ended = reason || "other";
+  chat.wrapUp = WRAP_UP_REASONS.has(reason);
   chat.typing = false;
   clearTimeout(chat.typingTimer);
   const view = chat.view;
   view.endedText.textContent = t.ended[reason] || t.ended.other;
+  if (chat.wrapUp) view.endedText.textContent += ` ${t.wrapUpHint}`;
   view.endedBox.hidden = false;
   view.form.hidden = true;
   view.panel.querySelector(".chat-actions").hidden = true;
   renderTyping(chat);
   save();
   renderTabs();
-  if (reason === "transferred" || reason === "blocked" || reason === "counselor") {
+  if (reason === "transferred" || reason === "counselor") {
     // Our own action: the tab closes calmly by itself after a moment.
     setTimeout(() => removeChat(chat.chat_id), 2500);
   }
@@ -815,11 +823,38 @@ function openDialog(dialog, chat) {
   dialog.showModal();
 }
 
-function openEnd(chat) {
+function openEnd(chat, mode = "end") {
   const config = helplineConfig(chat.helpline) || {};
-  fillOptions($("end-outcome"), config.outcomes || [], t.chooseOutcome);
+  const outcomes = config.outcomes || [];
+  dialogMode = mode;
+  const wrapUp = mode === "wrap_up";
+  fillOptions(
+    $("end-outcome"),
+    wrapUp ? [...outcomes, { id: NO_OUTCOME, label: t.noOutcome }] : outcomes,
+    t.chooseOutcome,
+  );
   fillTopics($("end-topics"), config.topics || [], "end");
+  $("end-title").textContent = wrapUp ? t.wrapUpTitle : t.endTitle;
+  $("end-form").querySelector("button[type=submit]").textContent = wrapUp ? t.wrapUpConfirm : t.endConfirm;
   openDialog($("end-dialog"), chat);
+}
+
+// "Close" on an ended chat: straight away, or after the outcome when one is owed.
+function closeEnded(chat) {
+  if (chat.wrapUp) openEnd(chat, "wrap_up");
+  else removeChat(chat.chat_id);
+}
+
+async function confirmWrapUp(chat, outcome, topics) {
+  const ack = await call("wrap_up", { chat_id: chat.chat_id, outcome: outcome === NO_OUTCOME ? null : outcome, topics });
+  // not_in_chat: nothing is owed (any more), e.g. the chat was never confirmed.
+  if (ack?.ok || ack?.error?.code === "not_in_chat") {
+    $("end-dialog").close();
+    chat.wrapUp = false;
+    removeChat(chat.chat_id);
+  } else {
+    $("end-error").textContent = t.error;
+  }
 }
 
 async function confirmEnd(event) {
@@ -832,6 +867,7 @@ async function confirmEnd(event) {
     return;
   }
   const topics = [...document.querySelectorAll("input[name=end-topic]:checked")].map((i) => i.value);
+  if (dialogMode === "wrap_up") return confirmWrapUp(chat, outcome, topics);
   const ack = await call("end", { chat_id: chat.chat_id, outcome, topics });
   if (ack?.ok || ack?.error?.code === "not_in_chat") {
     $("end-dialog").close();

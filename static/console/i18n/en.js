@@ -105,4 +105,9 @@ export default {
   seconds: (n) => `${n} s`,
   minutes: (n) => `${n} min`,
   hours: (h, m) => `${h} h ${m} min`,
+  // Wrap-up: the visitor left first, the outcome is still to be recorded (issue 11).
+  wrapUpTitle: "Record the outcome",
+  wrapUpConfirm: "Record and close",
+  wrapUpHint: "Record the outcome to close this chat.",
+  noOutcome: "No outcome",
 };

@@ -105,4 +105,9 @@ export default {
   seconds: (n) => `${n} s`,
   minutes: (n) => `${n} min`,
   hours: (h, m) => `${h} u ${m} min`,
+  // Wrap-up: the visitor left first, the outcome is still to be recorded (issue 11).
+  wrapUpTitle: "Uitkomst vastleggen",
+  wrapUpConfirm: "Vastleggen en sluiten",
+  wrapUpHint: "Leg de uitkomst vast om deze chat te sluiten.",
+  noOutcome: "Geen uitkomst",
 };
