@@ -85,6 +85,16 @@ def _names(config: Config) -> dict[str, str]:
     return {helpline.id: helpline.name for helpline in config.helplines}
 
 
+def _labels(config: Config) -> dict[str, dict[str, dict[str, str]]]:
+    """Outcome and topic id -> {language: label}, so the dashboard shows words, not ids."""
+    out: dict[str, dict[str, dict[str, str]]] = {"outcomes": {}, "topics": {}}
+    for helpline in config.helplines:
+        for kind, tags in (("outcomes", helpline.outcomes), ("topics", helpline.topics)):
+            for tag in tags:
+                out[kind].setdefault(tag.id, dict(tag.labels))
+    return out
+
+
 # --- answers ---------------------------------------------------------------------------------
 
 
@@ -185,6 +195,7 @@ async def stats_summary(request: web.Request) -> web.Response:
         "to": last.isoformat(),
         "helplines": entries,
         "total": total_entry,
+        "labels": _labels(config),
     }
     rows = [flatten(entry) for entry in [*entries, total_entry]]
     return _answer(request, body, rows, "summary.csv")
