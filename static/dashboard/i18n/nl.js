@@ -78,7 +78,7 @@ export default {
   outcomeNone: "Geen uitkomst",
   outcomeUnspecified: "Niet vastgelegd",
   waitTitle: "Wachttijd",
-  waitChartTitle: "Verdeling van de wachttijd (beantwoorde chats)",
+  waitChartTitle: "Wachttijd, verdeeld (beantwoorde chats)",
   waitSummary: (median, p90) => `Mediaan ${median}, 90% binnen ${p90} (geschat uit de verdeling).`,
   waitNone: "Nog geen beantwoorde chats in deze periode.",
   bucket: "Wachttijd",
@@ -86,7 +86,7 @@ export default {
   buckets: {
     wait_under_1m: "< 1 min", wait_1_5m: "1–5 min", wait_5_15m: "5–15 min", wait_15_30m: "15–30 min", wait_30m_plus: "30 min of langer",
   },
-  demandTitle: "Drukte per uur van de week",
+  demandTitle: "Drukte per uur en weekdag",
   demandNote: "Aanvragen per weekdag en uur, opgeteld over hele maanden; buiten openingstijd telt elke poging.",
   demandOpen: "Aanvragen tijdens openingstijd",
   demandClosed: "Pogingen buiten openingstijd",
