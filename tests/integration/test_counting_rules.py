@@ -411,3 +411,34 @@ async def test_the_planner_reaches_the_closed_evening(two_years: Server) -> None
     assert plan["lost_requests_per_year"] == round(4 * 52.18 / weeks)
     assert plan["counselors"][2][19] == 1 and plan["counselors"][1][10] == 0
     assert plan["proposed"]["wed"] == ["19:00-21:00"] and plan["proposed"]["mon"] == []
+
+
+async def test_after_a_transfer_the_receiving_counselor_owes_the_outcome(server: Server) -> None:
+    carla = await server.counselor("carla")
+    _visitor, chat_id = await answered_chat(server, carla)
+    dora = await server.counselor("dora")
+    ack = await carla.call("transfer", {"chat_id": chat_id, "counselor": "dora"})
+    assert ack == {"ok": True}, ack
+    await dora.next("assigned")
+    assert await dora.call("accept", {"chat_id": chat_id}) == {"ok": True}
+    await _visitor.call("end", {})
+    await dora.next("ended")
+    assert (await carla.call("wrap_up", {"chat_id": chat_id, "outcome": None}))["error"][
+        "code"
+    ] == "not_in_chat"
+    assert await dora.call("wrap_up", {"chat_id": chat_id, "outcome": "test"}) == {"ok": True}
+    [day] = await server.app[STORE].daily_counts(date(2026, 12, 2), date(2026, 12, 2), "alpha")
+    counts = dict(day.counts)
+    assert (counts["answered"], counts["transferred"], counts["outcome_test"]) == (1, 1, 1)
+
+
+async def test_a_visitor_waiting_at_closing_time_owes_no_outcome(server: Server) -> None:
+    visitor = server.visitor()
+    await visitor.connect()
+    assert (await visitor.call("start", {"helpline": "alpha"}))["status"] == "queued"
+    server.clock.advance(3 * 3600)  # 17:00: alpha closes
+    await server.tick()
+    assert (await visitor.next("ended"))["reason"] == "closed"
+    [day] = await server.app[STORE].daily_counts(date(2026, 12, 2), date(2026, 12, 2), "alpha")
+    counts = dict(day.counts)
+    assert counts == {"requested": 1, "unserved_at_closing": 1}
