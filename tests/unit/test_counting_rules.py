@@ -1,4 +1,4 @@
-"""The counting rules of core/counting.py, core/stats.py and core/year_report.py, without a server."""
+"""The counting rules of core/counting.py, stats.py and year_report.py, without a server."""
 
 from __future__ import annotations
 
