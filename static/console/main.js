@@ -60,6 +60,7 @@ function newChat(chat_id, data = {}) {
     outbox: data.outbox || [], // [{id, text, state: "sending"|"failed"}]
     unread: data.unread || 0,
     ended: data.ended || null, // reason once over
+    wrapUp: Boolean(data.wrapUp), // ended by the visitor: the outcome is still owed (wrap_up)
     presence: true,
     typing: false,
     typingSent: false,
@@ -72,11 +73,11 @@ function save() {
   try {
     const chats = state.order
       .map((id) => state.chats.get(id))
-      .filter((c) => c && !c.ended)
+      .filter((c) => c && (!c.ended || c.wrapUp)) // a chat owing its outcome survives a reload
       .map((c) => ({
         chat_id: c.chat_id, number: c.number, helpline: c.helpline, lang: c.lang,
         waited_s: c.waited_s, note: c.note, messages: c.messages, lastSeq: c.lastSeq,
-        outbox: c.outbox, unread: c.unread,
+        outbox: c.outbox, unread: c.unread, ended: c.ended, wrapUp: c.wrapUp,
       }));
     sessionStorage.setItem(
       STORE_KEY,
@@ -96,7 +97,11 @@ function restore() {
   }
   if (!saved || saved.user !== state.me.username) return;
   state.counter = saved.counter || 0;
-  for (const data of saved.chats || []) addChat(newChat(data.chat_id, data), false);
+  for (const data of saved.chats || []) {
+    const chat = newChat(data.chat_id, data);
+    addChat(chat, false);
+    if (chat.ended) showEnded(chat);
+  }
   if (saved.active && state.chats.has(saved.active)) activate(saved.active, false);
 }
 
@@ -767,19 +772,23 @@ function endLocally(chat, reason) {
   chat.wrapUp = WRAP_UP_REASONS.has(reason);
   chat.typing = false;
   clearTimeout(chat.typingTimer);
-  const view = chat.view;
-  view.endedText.textContent = t.ended[reason] || t.ended.other;
-  if (chat.wrapUp) view.endedText.textContent += ` ${t.wrapUpHint}`;
-  view.endedBox.hidden = false;
-  view.form.hidden = true;
-  view.panel.querySelector(".chat-actions").hidden = true;
-  renderTyping(chat);
+  showEnded(chat);
   save();
   renderTabs();
   if (reason === "transferred" || reason === "counselor") {
     // Our own action: the tab closes calmly by itself after a moment.
     setTimeout(() => removeChat(chat.chat_id), 2500);
   }
+}
+
+function showEnded(chat) {
+  const view = chat.view;
+  view.endedText.textContent = t.ended[chat.ended] || t.ended.other;
+  if (chat.wrapUp) view.endedText.textContent += ` ${t.wrapUpHint}`;
+  view.endedBox.hidden = false;
+  view.form.hidden = true;
+  view.panel.querySelector(".chat-actions").hidden = true;
+  renderTyping(chat);
 }
 
 function activeChat() {

@@ -82,6 +82,10 @@ async def test_a_chat_the_visitor_ended_cannot_be_closed_without_an_outcome(
     await dialog.get_by_role("button", name="Annuleren").click()
     assert await console.tab_for(1).count() == 1  # still there, still owing its outcome
     assert await counted(server, "alpha", "outcome_none") == 0
+    # A reload keeps the chat in its wrap-up state (sessionStorage, like open chats).
+    await page.reload()
+    await page.get_by_text("Verbonden").wait_for()
+    await page.get_by_text("Leg de uitkomst vast om deze chat te sluiten.", exact=False).wait_for()
 
     await console.button("Sluiten").click()
     await dialog.get_by_label("Uitkomst (verplicht)").select_option(label="Geen uitkomst")
