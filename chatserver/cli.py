@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -25,7 +26,7 @@ from chatserver import __version__, crypto
 from chatserver.accounts import AccountStore, FileAccountStore, ensure_demo_accounts
 from chatserver.accounts_redis import RedisAccountStore
 from chatserver.config import Config, ConfigError, load_config
-from chatserver.core import counting
+from chatserver.core import counting, demand, report_text, year_report
 from chatserver.core.counting import local_day
 from chatserver.hours import describe_next_openings
 from chatserver.realtime.bus import RedisBus
@@ -38,6 +39,7 @@ from chatserver.store.redis import DEFAULT_PREFIX, RedisStore
 from chatserver.throttle import Throttle
 from chatserver.throttle_redis import RedisLoginThrottle, throttle_secret
 from chatserver.users_cli import add_users_parser, run_users_command
+from chatserver.web import stats as stats_routes
 from chatserver.web.app import create_app, utc_now
 from chatserver.web.limits import HEADER_TIMEOUT_SECONDS
 
@@ -84,10 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_users_parser(commands, common)
 
-    report = commands.add_parser("report", parents=common, help="print daily counts as CSV")
+    report = commands.add_parser(
+        "report",
+        parents=common,
+        help="print daily counts, the year report (--year) or hour-of-week demand (--demand)",
+    )
     report.add_argument("--from", dest="first", type=date.fromisoformat, metavar="YYYY-MM-DD")
     report.add_argument("--to", dest="last", type=date.fromisoformat, metavar="YYYY-MM-DD")
     report.add_argument("--helpline", metavar="ID")
+    report.add_argument(
+        "--year", type=int, metavar="YYYY", help="contacts per helpline and channel, growth"
+    )
+    report.add_argument(
+        "--demand", action="store_true", help="the hour-of-week matrix (of --year, or the range)"
+    )
+    report.add_argument("--format", choices=("csv", "json", "text"), default="csv")
     return parser
 
 
@@ -179,6 +192,14 @@ def _without_password(url: str) -> str:
 
 
 async def _report(args: argparse.Namespace, store: Store, config: Config) -> int:
+    if args.helpline is not None and config.helpline(args.helpline) is None:
+        print(f"chatserver: unknown helpline {args.helpline!r}", file=sys.stderr)
+        return 2
+    if args.year is not None and not 2000 <= args.year <= 2999:
+        print("chatserver: --year must be between 2000 and 2999", file=sys.stderr)
+        return 2
+    if args.demand or args.year is not None:
+        return await _annual(args, store, config)
     last = args.last or local_day(utc_now(), config.timezone)
     first = args.first or last - timedelta(days=30)
     rows = [day.row() for day in await store.daily_counts(first, last, args.helpline)]
@@ -186,6 +207,31 @@ async def _report(args: argparse.Namespace, store: Store, config: Config) -> int
     print(",".join(fields))
     for row in rows:
         print(",".join(str(row.get(name, 0)) for name in fields))
+    return 0
+
+
+async def _annual(args: argparse.Namespace, store: Store, config: Config) -> int:
+    """The year report or the demand matrix, as the API gives it (web/stats.py)."""
+    if args.demand:
+        if args.year is not None:
+            first, last = date(args.year, 1, 1), date(args.year, 12, 31)
+        else:
+            last = args.last or local_day(utc_now(), config.timezone)
+            first = args.first or last - timedelta(days=364)
+        body = await stats_routes.build_demand(store, config, first, last, args.helpline)
+        entries = [*body["helplines"], body["total"]]
+        rows = [r for e in entries for r in demand.matrix_rows(e["id"], e["name"], e)]
+        text = report_text.demand_text(body)
+    else:
+        body = await stats_routes.build_year_report(store, config, args.year)
+        rows = year_report.report_rows(body)
+        text = report_text.year_text(body)
+    if args.format == "json":
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+    elif args.format == "csv":
+        sys.stdout.write(stats_routes.csv_text(rows))
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -24,6 +24,7 @@ from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, M
 from chatserver.crypto import hash_token, new_token
 from chatserver.hours import OpeningHours, opening_hours_by_helpline
 from chatserver.protocol import (
+    BAD_REQUEST,
     CHAT_FULL,
     NOT_IN_CHAT,
     RATE_LIMITED,
@@ -57,6 +58,9 @@ Clock = Callable[[], datetime]
 
 # How long an ended chat's record stays so that a late resume is told "ended".
 ENDED_RECORD_SECONDS = 600
+# How long a counselor may take to record the outcome of a chat the visitor left first
+# (`wrap_up`); after that the chat counts as outcome_unspecified, so it still has one.
+WRAP_UP_SECONDS = 12 * 3600
 
 # A process that misses heartbeats for PROCESS_TTL is taken for dead with its connections.
 # That is also how long a dead process's counselors can still look available.
@@ -70,6 +74,7 @@ _VISITOR_GONE = "visitor-gone:"
 _COUNSELOR_GONE = "counselor-gone:"
 _FORGET_ENDED = "forget-ended:"
 _OFFER = "offer:"
+_WRAP_UP = "wrap-up:"  # + chat_id + ":" + username (chat ids hold no ':')
 
 
 @dataclass(slots=True)
@@ -150,6 +155,12 @@ class Switchboard:
         day = counting.local_day(now, self.config.timezone)
         await self.store.add_counts(helpline, day, {name: 1 for name in names})
 
+    async def _count_demand(self, helpline: str, now: datetime, *, open_: bool) -> None:
+        """One request in the hour-of-week demand of the local month (core/counting.py)."""
+        tz = self.config.timezone
+        cell = counting.demand_cell(now, tz, open_=open_)
+        await self.store.add_demand(helpline, counting.local_month(now, tz), {cell: 1})
+
     async def _slots(self, helpline: HelplineConfig) -> tuple[int, int]:
         """(free, busy) chat slots of the helpline's available counselors."""
         free = busy = 0
@@ -178,6 +189,7 @@ class Switchboard:
         decision = admission(helpline, self.hours[helpline.id], now)
         if not decision.open:
             await self._count(helpline.id, now, counting.CLOSED_ATTEMPTS)
+            await self._count_demand(helpline.id, now, open_=False)
             return {
                 "status": "closed",
                 "opens_at": protocol.iso(decision.opens_at),
@@ -202,11 +214,13 @@ class Switchboard:
         if position is None:
             await self.notifier.leave_visitor(sid, chat_id)
             await self._count(helpline.id, now, counting.REJECTED_FULL)
+            await self._count_demand(helpline.id, now, open_=True)
             return {
                 "status": "full",
                 "message": texts.full_message(helpline.name, request.lang),
             }, None
         await self._count(helpline.id, now, counting.REQUESTED)
+        await self._count_demand(helpline.id, now, open_=True)
         self.spawn(self.try_assign(helpline.id))
         self.spawn(self.announce_stats(helpline.id))
         ack = {
@@ -217,6 +231,20 @@ class Switchboard:
             "estimated_wait_s": await self._estimate(helpline, position),
         }
         return ack, chat.chat_id
+
+    async def closed_visit(self, helpline_id: str) -> dict[str, Any]:
+        """The widget showed a visitor the closed screen: one closed attempt, if it is closed.
+
+        The server decides from its own clock and opening hours, so a browser cannot raise
+        closed_attempts while the line admits visitors. The widget sends this once per visit.
+        """
+        helpline = self.helpline(helpline_id)
+        now = self.clock()
+        if admission(helpline, self.hours[helpline.id], now).open:
+            return {"counted": False}
+        await self._count(helpline.id, now, counting.CLOSED_ATTEMPTS)
+        await self._count_demand(helpline.id, now, open_=False)
+        return {"counted": True}
 
     async def find_visitor_chat(self, token: str) -> Chat | EndReason:
         """The token's open chat, or why it ended while that is remembered."""
@@ -559,6 +587,51 @@ class Switchboard:
         await self._count(helpline.id, self.clock(), *tags.counters())
         return {"ok": True}
 
+    async def counselor_wrap_up(self, username: str, request: EndRequest) -> dict[str, Any]:
+        """Record the one outcome of a chat the visitor left first (`outcome: null` = none).
+
+        Valid once, only for the counselor who answered it; counted on the local date the chat
+        ended, so a day's outcomes match its answered chats.
+        """
+        if "outcome" not in request.payload:
+            raise ProtocolError(BAD_REQUEST, "'outcome' is required (null for no outcome)")
+        awaited = await self.store.take_awaited_outcome(username, request.chat_id)
+        if awaited is None:
+            raise ProtocolError(NOT_IN_CHAT, "no outcome is awaited for this chat")
+        helpline_id, day = awaited
+        helpline = self.helpline(helpline_id)
+        try:
+            tags = protocol.parse_tags(
+                request.payload,
+                helpline.outcome_ids(),
+                helpline.topic_ids(),
+                outcome_required=False,
+            )
+        except ProtocolError:  # a bad tag: the outcome is still owed
+            ttl = WRAP_UP_SECONDS + 60
+            await self.store.await_outcome(username, request.chat_id, helpline_id, day, ttl)
+            raise
+        await self.store.clear_deadline(_wrap_up_key(request.chat_id, username))
+        counters = counting.tag_counters(tags.outcome, tags.topics, explicit_none=True)
+        await self.store.add_counts(helpline_id, day, {name: 1 for name in counters})
+        return {"ok": True}
+
+    async def _await_outcome(self, chat: Chat, username: str, now: datetime) -> None:
+        day = counting.local_day(now, self.config.timezone)
+        # The store keeps the record a minute past the deadline that settles it.
+        ttl = WRAP_UP_SECONDS + 60
+        await self.store.await_outcome(username, chat.chat_id, chat.helpline, day, ttl)
+        await self.store.set_deadline(
+            _wrap_up_key(chat.chat_id, username), now + timedelta(seconds=WRAP_UP_SECONDS)
+        )
+
+    async def _wrap_up_ran_out(self, subject: str) -> None:
+        chat_id, _, username = subject.partition(":")
+        awaited = await self.store.take_awaited_outcome(username, chat_id)
+        if awaited is not None:
+            helpline_id, day = awaited
+            await self.store.add_counts(helpline_id, day, {counting.OUTCOME_UNSPECIFIED: 1})
+
     async def tally(self, helpline_id: str, channel: str, tags: Tags) -> None:
         """A phone call or e-mail the counselor handled outside the chat: counts only."""
         await self._count(helpline_id, self.clock(), f"tally_{channel}", *tags.counters())
@@ -745,6 +818,9 @@ class Switchboard:
             elif before.assigned_at is not None:
                 duration = (now - before.assigned_at).total_seconds()
                 await self._count(before.helpline, now, counting.duration_bucket(duration))
+                if reason is not EndReason.COUNSELOR:
+                    # Left before the counselor ended it: the outcome is still owed (wrap_up).
+                    await self._await_outcome(before, before.counselor, now)
             self.spawn(self.try_assign(before.helpline))
         return True
 
@@ -1011,6 +1087,8 @@ class Switchboard:
             await self.store.forget_ended(subject)
         elif key.startswith(_OFFER):
             await self._withdraw_offer(subject)
+        elif key.startswith(_WRAP_UP):
+            await self._wrap_up_ran_out(subject)
         else:
             log.warning("unknown deadline kind %s", kind)
 
@@ -1054,3 +1132,7 @@ class Switchboard:
             await self.notifier.to_counselors_of(
                 helpline.id, "queue_stats", await self.queue_stats([helpline.id])
             )
+
+
+def _wrap_up_key(chat_id: str, username: str) -> str:
+    return f"{_WRAP_UP}{chat_id}:{username}"

@@ -26,3 +26,6 @@ mkdir -p static/vendor
 for file in socket.io.esm.min.js socket.io.esm.min.js.map; do
     cp -p "node_modules/socket.io-client/dist/$file" static/vendor/
 done
+# uPlot draws the dashboard's charts (MIT, small, maintained); served from our own origin.
+cp -p node_modules/uplot/dist/uPlot.esm.js static/vendor/uplot.esm.js
+cp -p node_modules/uplot/dist/uPlot.min.css static/vendor/uplot.min.css

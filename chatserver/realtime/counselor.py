@@ -48,6 +48,7 @@ class CounselorNamespace(GuardedNamespace):
             "block": self.block,
             "note": self.note,
             "pick": self.pick,
+            "wrap_up": self.wrap_up,
         }
 
     def _bucket_name(self, event: str, data: object) -> str:
@@ -146,6 +147,10 @@ class CounselorNamespace(GuardedNamespace):
     async def end(self, sid: str, data: object) -> dict[str, Any]:
         request = protocol.parse_end(data)
         return await self.board.counselor_end(self._me(sid).username, request, sid)
+
+    async def wrap_up(self, sid: str, data: object) -> dict[str, Any]:
+        request = protocol.parse_end(data)
+        return await self.board.counselor_wrap_up(self._me(sid).username, request)
 
     async def transfer(self, sid: str, data: object) -> dict[str, Any]:
         request = protocol.parse_transfer(data)

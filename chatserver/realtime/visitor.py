@@ -30,6 +30,12 @@ class VisitorNamespace(GuardedNamespace):
             board.config.limits.starts_per_address_per_minute,
             board.config.server.trusted_proxies,
         )
+        # Closed visits have their own budget of the same size: a visitor who met a closed
+        # line can still start a chat once it opens.
+        self.closed_visit_limiter = StartLimiter(
+            board.config.limits.starts_per_address_per_minute,
+            board.config.server.trusted_proxies,
+        )
         # This process's connections only: sid -> chat_id.
         self.chat_of: dict[str, str] = {}
         # Connections that speak protocol 2 and so get `sync` heartbeats.
@@ -41,6 +47,7 @@ class VisitorNamespace(GuardedNamespace):
             "message": self.message,
             "typing": self.typing,
             "end": self.end,
+            "closed_visit": self.closed_visit,
         }
 
     async def connected(self, sid: str, environ: dict[str, Any], auth: object = None) -> Any:
@@ -83,6 +90,17 @@ class VisitorNamespace(GuardedNamespace):
             self.chat_of[sid] = chat_id
             await self.board.visitor_attached(chat_id, sid)
         return ack
+
+    async def closed_visit(self, sid: str, data: object) -> dict[str, Any]:
+        """(v2 addition) The widget showed the closed screen; the server decides if it counts."""
+        request = protocol.parse_start(data)
+        limiter = self.closed_visit_limiter
+        wait = limiter.try_start(
+            limiter.client_key(self.server.get_environ(sid, self.namespace)), self.board.clock()
+        )
+        if wait is not None:
+            raise ProtocolError(RATE_LIMITED, f"too many closed visits; try again in {wait} s")
+        return await self.board.closed_visit(request.helpline)
 
     async def resume(self, sid: str, data: object) -> dict[str, Any]:
         request = protocol.parse_visitor_resume(data)

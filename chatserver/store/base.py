@@ -15,7 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from chatserver.core.counting import DailyCounts
+from chatserver.core.counting import DailyCounts, MonthlyDemand
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 
 VISITOR = "visitor"
@@ -330,6 +330,24 @@ class Store(Protocol):
         self, first: date, last: date, helpline: str | None = None
     ) -> list[DailyCounts]:
         """Days with any count in [first, last], ordered by date then helpline."""
+
+    async def add_demand(self, helpline: str, month: str, cells: Mapping[str, int]) -> None:
+        """Add to the hour-of-week demand of a local month ("YYYY-MM"; core/counting.py)."""
+
+    async def monthly_demand(
+        self, first: str, last: str, helpline: str | None = None
+    ) -> list[MonthlyDemand]:
+        """Months first..last ("YYYY-MM", inclusive) with any demand, by month then helpline."""
+
+    # --- outcomes awaited after the visitor left first ------------------------------------
+
+    async def await_outcome(
+        self, username: str, chat_id: str, helpline: str, day: date, ttl_s: int
+    ) -> None:
+        """Remember that this counselor owes the chat's outcome (nothing about the visitor)."""
+
+    async def take_awaited_outcome(self, username: str, chat_id: str) -> tuple[str, date] | None:
+        """(helpline, local date) of an awaited outcome, removed; None if none (any more)."""
 
     # --- lifecycle -------------------------------------------------------------------
 

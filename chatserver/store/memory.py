@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import time
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from chatserver.core.assignment import choose_counselor, eligible
-from chatserver.core.counting import DailyCounts
+from chatserver.core.counting import DailyCounts, MonthlyDemand
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.core.ratelimit import TokenBucket
 from chatserver.store.base import (
@@ -30,7 +31,7 @@ from chatserver.store.base import (
     queue_score,
     text_bytes,
 )
-from chatserver.store.counts_file import CountsFile
+from chatserver.store.counts_file import DEMAND_FILE_NAME, CountsFile
 
 
 @dataclasses.dataclass(slots=True)
@@ -75,6 +76,9 @@ class MemoryStore:
         self._processes: dict[str, datetime] = {}
         self._process_connections: dict[str, set[tuple[str, str, str]]] = {}
         self._counts = CountsFile(data_dir)
+        self._demand = CountsFile(data_dir, DEMAND_FILE_NAME)
+        # (username, chat_id) -> (helpline, local date, expires at, monotonic seconds).
+        self._awaited: dict[tuple[str, str], tuple[str, date, float]] = {}
 
     # --- chats and queues ------------------------------------------------------------
 
@@ -539,6 +543,27 @@ class MemoryStore:
     ) -> list[DailyCounts]:
         return self._counts.days(first, last, helpline)
 
+    async def add_demand(self, helpline: str, month: str, cells: Mapping[str, int]) -> None:
+        self._demand.add(helpline, month, cells)
+
+    async def monthly_demand(
+        self, first: str, last: str, helpline: str | None = None
+    ) -> list[MonthlyDemand]:
+        return self._demand.months(first, last, helpline)
+
+    async def await_outcome(
+        self, username: str, chat_id: str, helpline: str, day: date, ttl_s: int
+    ) -> None:
+        now = time.monotonic()
+        self._awaited = {k: v for k, v in self._awaited.items() if v[2] > now}
+        self._awaited[(username, chat_id)] = (helpline, day, now + ttl_s)
+
+    async def take_awaited_outcome(self, username: str, chat_id: str) -> tuple[str, date] | None:
+        record = self._awaited.pop((username, chat_id), None)
+        if record is None or record[2] <= time.monotonic():
+            return None
+        return record[0], record[1]
+
     # --- lifecycle -------------------------------------------------------------------
 
     async def ping(self) -> bool:
@@ -546,3 +571,4 @@ class MemoryStore:
 
     async def close(self) -> None:
         await self._counts.flush()
+        await self._demand.flush()

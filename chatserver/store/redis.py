@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from socketio.redis_manager import parse_redis_sentinel_url
 
 from chatserver import crypto
-from chatserver.core.counting import DailyCounts
+from chatserver.core.counting import DailyCounts, MonthlyDemand
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.store import redis_scripts as lua
 from chatserver.store.base import (
@@ -577,36 +577,70 @@ class RedisStore:
     # --- counts ----------------------------------------------------------------------
 
     async def add_counts(self, helpline: str, day: date, counts: Mapping[str, int]) -> None:
-        increments = {name: n for name, n in counts.items() if n}
-        if not increments:
-            return
-        key = self._key("counts", day.isoformat(), helpline)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for name, n in increments.items():
-                pipe.hincrby(key, name, n)
-            pipe.sadd(self._key("counts-index"), f"{day.isoformat()}|{helpline}")
-            await pipe.execute()
+        await self._add_to_period("counts", day.isoformat(), helpline, counts)
 
     async def daily_counts(
         self, first: date, last: date, helpline: str | None = None
     ) -> list[DailyCounts]:
+        rows = await self._periods("counts", first.isoformat(), last.isoformat(), helpline)
+        return [DailyCounts(date.fromisoformat(day), hid, counts) for day, hid, counts in rows]
+
+    async def add_demand(self, helpline: str, month: str, cells: Mapping[str, int]) -> None:
+        await self._add_to_period("demand", month, helpline, cells)
+
+    async def monthly_demand(
+        self, first: str, last: str, helpline: str | None = None
+    ) -> list[MonthlyDemand]:
+        rows = await self._periods("demand", first, last, helpline)
+        return [MonthlyDemand(month, hid, cells) for month, hid, cells in rows]
+
+    async def _add_to_period(
+        self, kind: str, period: str, helpline: str, increments: Mapping[str, int]
+    ) -> None:
+        """HINCRBY into kind:period:helpline and list it in kind-index (counts and demand)."""
+        changes = {name: n for name, n in increments.items() if n}
+        if not changes:
+            return
+        key = self._key(kind, period, helpline)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name, n in changes.items():
+                pipe.hincrby(key, name, n)
+            pipe.sadd(self._key(f"{kind}-index"), f"{period}|{helpline}")
+            await pipe.execute()
+
+    async def _periods(
+        self, kind: str, first: str, last: str, helpline: str | None
+    ) -> list[tuple[str, str, dict[str, int]]]:
+        """(period, helpline, counters) of kind within [first, last] (ISO text compares)."""
         wanted = []
-        for member in await self.redis.smembers(self._key("counts-index")):
-            day_text, helpline_id = cast(str, _str(member)).split("|", 1)
-            day = date.fromisoformat(day_text)
-            if first <= day <= last and (helpline is None or helpline_id == helpline):
-                wanted.append((day, helpline_id))
+        for member in await self.redis.smembers(self._key(f"{kind}-index")):
+            period, helpline_id = cast(str, _str(member)).split("|", 1)
+            if first <= period <= last and (helpline is None or helpline_id == helpline):
+                wanted.append((period, helpline_id))
         wanted.sort()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for day, helpline_id in wanted:
-                pipe.hgetall(self._key("counts", day.isoformat(), helpline_id))
+            for period, helpline_id in wanted:
+                pipe.hgetall(self._key(kind, period, helpline_id))
             rows = await pipe.execute() if wanted else []
         return [
-            DailyCounts(
-                day=day, helpline=helpline_id, counts={k: int(v) for k, v in _fields(row).items()}
-            )
-            for (day, helpline_id), row in zip(wanted, rows, strict=True)
+            (period, helpline_id, {k: int(v) for k, v in _fields(row).items()})
+            for (period, helpline_id), row in zip(wanted, rows, strict=True)
         ]
+
+    # --- outcomes awaited after the visitor left first ----------------------------------
+
+    async def await_outcome(
+        self, username: str, chat_id: str, helpline: str, day: date, ttl_s: int
+    ) -> None:
+        key = self._key("awaited-outcome", username, chat_id)
+        await self.redis.set(key, f"{day.isoformat()}|{helpline}", ex=ttl_s)
+
+    async def take_awaited_outcome(self, username: str, chat_id: str) -> tuple[str, date] | None:
+        raw = await self.redis.getdel(self._key("awaited-outcome", username, chat_id))
+        if raw is None:
+            return None
+        day_text, helpline = cast(str, _str(raw)).split("|", 1)
+        return helpline, date.fromisoformat(day_text)
 
     # --- lifecycle -------------------------------------------------------------------
 

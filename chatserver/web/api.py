@@ -6,13 +6,11 @@ throttle's keyed hash (never stored or logged as such); nothing a request carrie
 
 from __future__ import annotations
 
-import csv
 import hmac
-import io
 import json
 import re
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +20,7 @@ from chatserver.accounts import Account
 from chatserver.auth import SESSION_COOKIE, token_from_cookie_header
 from chatserver.config import LANGUAGES, HelplineConfig
 from chatserver.core.admission import admission
-from chatserver.core.counting import columns, local_day
+from chatserver.core.counting import local_day
 from chatserver.core.models import ChatState, CounselorState
 from chatserver.realtime.bus import RedisBus
 from chatserver.realtime.rooms import COUNSELOR_NAMESPACE
@@ -43,8 +41,6 @@ from chatserver.web.keys import (
 routes = web.RouteTableDef()
 
 MAX_SCHEDULE_DAYS = 62
-MAX_STATS_DAYS = 366
-DEFAULT_STATS_DAYS = 31
 STATS_ROLES = ("manager", "admin")
 _LOGIN_FAILED = "wrong username or password"
 # Exactly the forms the contract names: date.fromisoformat also takes 20261201 and 2026-W49-2,
@@ -259,60 +255,6 @@ async def me(request: web.Request) -> web.Response:
             "helplines": request.app[BOARD].helplines_served(account.helplines),
         }
     )
-
-
-# --- daily counts --------------------------------------------------------------------------
-
-
-async def _daily_rows(request: web.Request) -> list[dict[str, Any]]:
-    await require_role(request, STATS_ROLES)
-    config = request.app[CONFIG]
-    today = local_day(request.app[CLOCK](), config.timezone)
-    last = _parse_date(request.query.get("to", today.isoformat()), "to")
-    try:
-        default_first = last - timedelta(days=DEFAULT_STATS_DAYS - 1)
-    except OverflowError:
-        default_first = date.min
-    first = _parse_date(request.query.get("from", default_first.isoformat()), "from")
-    if first > last:
-        raise bad_request("'from' must not be after 'to'")
-    if (last - first).days >= MAX_STATS_DAYS:
-        raise bad_request(f"ask for at most {MAX_STATS_DAYS} days at a time")
-    helpline = request.query.get("helpline")
-    if helpline is not None and config.helpline(helpline) is None:
-        raise json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
-    days = await request.app[STORE].daily_counts(first, last, helpline)
-    return [d.row() for d in days]
-
-
-def _csv(rows: list[dict[str, Any]]) -> web.Response:
-    """Every counter that appears in the range is a column: COUNTERS first, then the rest sorted.
-
-    Outcome and topic counters depend on the configuration, so a day without one gets 0.
-    """
-    out = io.StringIO()
-    fields = columns(rows)
-    writer = csv.DictWriter(out, fieldnames=fields, restval=0, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return web.Response(
-        text=out.getvalue(),
-        content_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="daily-counts.csv"'},
-    )
-
-
-@routes.get("/api/stats/daily")
-async def stats_daily(request: web.Request) -> web.Response:
-    rows = await _daily_rows(request)
-    if "text/csv" in request.headers.get("Accept", ""):
-        return _csv(rows)
-    return web.json_response({"days": rows})
-
-
-@routes.get("/api/stats/daily.csv")
-async def stats_daily_csv(request: web.Request) -> web.Response:
-    return _csv(await _daily_rows(request))
 
 
 # --- console and supervisor --------------------------------------------------------------------

@@ -34,7 +34,7 @@ from chatserver.sessions import SessionStore
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
 from chatserver.throttle import MemoryLoginThrottle, Throttle
-from chatserver.web import api
+from chatserver.web import api, stats
 from chatserver.web.keys import AUTH, BOARD, CLOCK, CONFIG, METRICS_TOKEN, SIO, STORE, THROTTLE
 from chatserver.web.limits import MAX_BODY_BYTES, bounded_body
 from chatserver.web.security import same_origin_writes, security_headers
@@ -111,6 +111,7 @@ def create_app(
     app[METRICS_TOKEN] = metrics_token
     app[THROTTLE] = throttle if throttle is not None else MemoryLoginThrottle()
     app.add_routes(api.routes)
+    app.add_routes(stats.routes)
     _add_pages(app, static_dir)
 
     heartbeat_seconds = config.server.counselor_liveness_seconds / 3

@@ -63,6 +63,7 @@ function newChat(chat_id, data = {}) {
     outbox: data.outbox || [], // [{id, text, state: "sending"|"failed"}]
     unread: data.unread || 0,
     ended: data.ended || null, // reason once over
+    wrapUp: Boolean(data.wrapUp), // ended by the visitor: the outcome is still owed (wrap_up)
     presence: true,
     typing: false,
     typingSent: false,
@@ -75,12 +76,12 @@ function save() {
   try {
     const chats = state.order
       .map((id) => state.chats.get(id))
-      .filter((c) => c && !c.ended)
+      .filter((c) => c && (!c.ended || c.wrapUp)) // a chat owing its outcome survives a reload
       .map((c) => ({
         chat_id: c.chat_id, number: c.number, helpline: c.helpline, lang: c.lang,
         waited_s: c.waited_s, note: c.note, handover: c.handover, since: c.since,
         messages: c.messages, lastSeq: c.lastSeq,
-        outbox: c.outbox, unread: c.unread,
+        outbox: c.outbox, unread: c.unread, ended: c.ended, wrapUp: c.wrapUp,
       }));
     sessionStorage.setItem(
       STORE_KEY,
@@ -100,7 +101,11 @@ function restore() {
   }
   if (!saved || saved.user !== state.me.username) return;
   state.counter = saved.counter || 0;
-  for (const data of saved.chats || []) addChat(newChat(data.chat_id, data), false);
+  for (const data of saved.chats || []) {
+    const chat = newChat(data.chat_id, data);
+    addChat(chat, false);
+    if (chat.ended) showEnded(chat);
+  }
   if (saved.active && state.chats.has(saved.active)) activate(saved.active, false);
 }
 
@@ -610,7 +615,7 @@ function buildView(chat) {
   q(".end").addEventListener("click", () => openEnd(chat));
   q(".transfer").addEventListener("click", () => openTransfer(chat));
   q(".block").addEventListener("click", () => openBlock(chat));
-  q(".close-chat").addEventListener("click", () => removeChat(chat.chat_id));
+  q(".close-chat").addEventListener("click", () => closeEnded(chat));
   chat.view = view;
   $("chats").append(panel);
   renderHead(chat);
@@ -846,23 +851,35 @@ function typing(chat, now) {
 
 // --- ending ----------------------------------------------------------------------------------
 
+// The visitor (or a block) ended the chat before the counselor did: the server waits for its
+// one outcome (`wrap_up`), so the tab stays until the counselor records it (issue 11).
+const WRAP_UP_REASONS = new Set(["visitor", "timeout", "blocked"]);
+const NO_OUTCOME = "-";
+let dialogMode = "end"; // "end" | "wrap_up": what the end dialog sends
+
 function endLocally(chat, reason) {
   if (chat.ended) return;
   chat.ended = reason || "other";
+  chat.wrapUp = WRAP_UP_REASONS.has(reason);
   chat.typing = false;
   clearTimeout(chat.typingTimer);
+  showEnded(chat);
+  save();
+  renderTabs();
+  if (reason === "transferred" || reason === "counselor") {
+    // Our own action: the tab closes calmly by itself after a moment.
+    setTimeout(() => removeChat(chat.chat_id), 2500);
+  }
+}
+
+function showEnded(chat) {
   const view = chat.view;
-  view.endedText.textContent = t.ended[reason] || t.ended.other;
+  view.endedText.textContent = t.ended[chat.ended] || t.ended.other;
+  if (chat.wrapUp) view.endedText.textContent += ` ${t.wrapUpHint}`;
   view.endedBox.hidden = false;
   view.form.hidden = true;
   view.panel.querySelector(".chat-actions").hidden = true;
   renderTyping(chat);
-  save();
-  renderTabs();
-  if (reason === "transferred" || reason === "blocked" || reason === "counselor") {
-    // Our own action: the tab closes calmly by itself after a moment.
-    setTimeout(() => removeChat(chat.chat_id), 2500);
-  }
 }
 
 function activeChat() {
@@ -906,11 +923,38 @@ function openDialog(dialog, chat) {
   dialog.showModal();
 }
 
-function openEnd(chat) {
+function openEnd(chat, mode = "end") {
   const config = helplineConfig(chat.helpline) || {};
-  fillOptions($("end-outcome"), config.outcomes || [], t.chooseOutcome);
+  const outcomes = config.outcomes || [];
+  dialogMode = mode;
+  const wrapUp = mode === "wrap_up";
+  fillOptions(
+    $("end-outcome"),
+    wrapUp ? [...outcomes, { id: NO_OUTCOME, label: t.noOutcome }] : outcomes,
+    t.chooseOutcome,
+  );
   fillTopics($("end-topics"), config.topics || [], "end");
+  $("end-title").textContent = wrapUp ? t.wrapUpTitle : t.endTitle;
+  $("end-form").querySelector("button[type=submit]").textContent = wrapUp ? t.wrapUpConfirm : t.endConfirm;
   openDialog($("end-dialog"), chat);
+}
+
+// "Close" on an ended chat: straight away, or after the outcome when one is owed.
+function closeEnded(chat) {
+  if (chat.wrapUp) openEnd(chat, "wrap_up");
+  else removeChat(chat.chat_id);
+}
+
+async function confirmWrapUp(chat, outcome, topics) {
+  const ack = await call("wrap_up", { chat_id: chat.chat_id, outcome: outcome === NO_OUTCOME ? null : outcome, topics });
+  // not_in_chat: nothing is owed (any more), e.g. the chat was never confirmed.
+  if (ack?.ok || ack?.error?.code === "not_in_chat") {
+    $("end-dialog").close();
+    chat.wrapUp = false;
+    removeChat(chat.chat_id);
+  } else {
+    $("end-error").textContent = t.error;
+  }
 }
 
 async function confirmEnd(event) {
@@ -923,6 +967,7 @@ async function confirmEnd(event) {
     return;
   }
   const topics = [...document.querySelectorAll("input[name=end-topic]:checked")].map((i) => i.value);
+  if (dialogMode === "wrap_up") return confirmWrapUp(chat, outcome, topics);
   const ack = await call("end", { chat_id: chat.chat_id, outcome, topics });
   if (ack?.ok || ack?.error?.code === "not_in_chat") {
     $("end-dialog").close();

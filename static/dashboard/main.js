@@ -1,15 +1,15 @@
-// The managers' dashboard: daily counts (table, chart, CSV) and the live supervisor view.
+// The managers' dashboard: the live supervisor view and the counts (stats.js).
 // Never any chat content: the server gives only counts and load.
 import { api } from "../console/api.js";
 import en from "./i18n/en.js";
 import nl from "./i18n/nl.js";
+import { Stats } from "./stats.js";
 
 const TEXTS = { nl, en };
 const params = new URLSearchParams(location.search);
 const lang = pickLanguage(params.get("lang"), navigator.languages);
 const t = TEXTS[lang];
 const POLL_MS = 5000;
-const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 let pollTimer = null;
 
@@ -65,114 +65,6 @@ async function logout() {
   clearTimeout(pollTimer);
   await api("/api/logout", { method: "POST" }).catch(() => null);
   location.reload();
-}
-
-// --- daily counts ----------------------------------------------------------------------------
-
-function rangeQuery() {
-  const query = new URLSearchParams();
-  if ($("from").value) query.set("from", $("from").value);
-  if ($("to").value) query.set("to", $("to").value);
-  return query.toString();
-}
-
-async function loadDaily(event) {
-  event?.preventDefault();
-  const query = rangeQuery();
-  $("csv").href = `/api/stats/daily.csv${query ? `?${query}` : ""}`;
-  const result = await api(`/api/stats/daily${query ? `?${query}` : ""}`).catch(() => null);
-  if (result?.status === 403 || result?.status === 401) {
-    show(result.status === 403 ? "no-access" : "login-screen");
-    return false;
-  }
-  if (result?.status !== 200) {
-    $("daily-error").textContent = result?.status === 400 ? t.badRange : t.error;
-    return true;
-  }
-  $("daily-error").textContent = "";
-  renderDaily(result.body.days || []);
-  return true;
-}
-
-function renderDaily(rows) {
-  const counters = [];
-  for (const row of rows) {
-    for (const key of Object.keys(row)) {
-      if (key !== "date" && key !== "helpline" && !counters.includes(key)) counters.push(key);
-    }
-  }
-  const head = $("daily").tHead;
-  const body = $("daily").tBodies[0];
-  head.replaceChildren();
-  body.replaceChildren();
-  const headRow = el("tr");
-  for (const name of [t.date, t.helpline, ...counters]) {
-    const th = el("th", name);
-    th.scope = "col";
-    headRow.append(th);
-  }
-  head.append(headRow);
-  if (!rows.length) {
-    const tr = el("tr");
-    const td = el("td", t.noRows);
-    td.colSpan = 2 + counters.length;
-    tr.append(td);
-    body.append(tr);
-  }
-  for (const row of rows) {
-    const tr = el("tr");
-    const th = el("th", row.date);
-    th.scope = "row";
-    tr.append(th, el("td", row.helpline));
-    for (const key of counters) tr.append(el("td", String(row[key] ?? 0)));
-    body.append(tr);
-  }
-  renderChart(rows);
-}
-
-function renderChart(rows) {
-  const perDay = new Map();
-  for (const row of rows) {
-    const day = perDay.get(row.date) || { requested: 0, answered: 0 };
-    day.requested += row.requested || 0;
-    day.answered += row.answered || 0;
-    perDay.set(row.date, day);
-  }
-  const days = [...perDay.keys()].sort();
-  const max = Math.max(1, ...[...perDay.values()].map((d) => d.requested));
-  const slot = 48;
-  const height = 160;
-  const top = 20;
-  const width = Math.max(240, days.length * slot + 20);
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height + top + 30}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-labelledby", "chart-title chart-desc");
-  const desc = document.createElementNS(SVG, "desc");
-  desc.id = "chart-desc";
-  desc.textContent = days.length
-    ? days.map((d) => `${d}: ${perDay.get(d).requested} ${t.requested}, ${perDay.get(d).answered} ${t.answered}`).join("; ")
-    : t.noRows;
-  svg.append(desc);
-  const add = (tag, attrs, text) => {
-    const node = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-    if (text !== undefined) node.textContent = text;
-    svg.append(node);
-    return node;
-  };
-  days.forEach((date, i) => {
-    const day = perDay.get(date);
-    const x = 10 + i * slot;
-    const hr = (day.requested / max) * height;
-    const ha = (day.answered / max) * height;
-    add("rect", { x, y: top + height - hr, width: 18, height: hr, class: "bar-requested" });
-    add("rect", { x: x + 20, y: top + height - ha, width: 18, height: ha, class: "bar-answered" });
-    add("text", { x: x + 19, y: top + height - Math.max(hr, ha) - 4, "text-anchor": "middle" }, `${day.requested}/${day.answered}`);
-    add("text", { x: x + 19, y: top + height + 16, "text-anchor": "middle" }, date.slice(5));
-  });
-  add("text", { x: 10, y: 12 }, `▮ ${t.requested}   ▮ ${t.answered}`).classList.add("legend");
-  $("chart").replaceChildren(svg);
 }
 
 // --- live supervisor view --------------------------------------------------------------------
@@ -255,7 +147,8 @@ async function start() {
     }
   }
   show("app");
-  if (await loadDaily()) poll();
+  const stats = new Stats({ t, lang, $, el, onAuth: (status) => show(status === 403 ? "no-access" : "login-screen") });
+  if (await stats.start()) poll();
 }
 
 document.documentElement.lang = lang;
@@ -268,6 +161,5 @@ for (const node of document.querySelectorAll("[data-label]")) {
 }
 document.title = t.title;
 $("login-form").addEventListener("submit", login);
-$("range").addEventListener("submit", loadDaily);
 for (const button of document.querySelectorAll("[data-logout]")) button.addEventListener("click", logout);
 start();

@@ -1,5 +1,6 @@
 // The visitor widget: choose a helpline, read what it is, chat, leave. See README "Embedding
 // the widget" for the query parameters.
+import { io } from "../vendor/socket.io.esm.min.js";
 import { savedChat, VisitorChat } from "./chat.js";
 import { deviceTimeZone, openingPhrase, waitMinutes } from "./format.js";
 import { applyTexts, chooseLanguage, textsFor } from "./i18n.js";
@@ -117,6 +118,7 @@ function showChoose() {
 
 function openHelpline(helpline) {
   if (!helpline.accepting) {
+    reportClosedVisit(helpline.id);
     showClosed(helpline.accepting_from);
     return;
   }
@@ -150,6 +152,37 @@ async function showClosed(opensAt) {
   renderAlternatives(byId("closed-alternatives"), helpline.alternatives, t);
   showScreen("closed");
   scheduleRecheck(opensAt);
+}
+
+// Closed-hours demand (issue 11): tell the server once per visit that this tab met the line
+// closed; the server decides from its own clock whether it counts. A reload is the same visit,
+// so the helplines already reported are kept in this tab's sessionStorage.
+const CLOSED_VISIT_KEY = "chatserver.closedVisits";
+
+function closedVisits() {
+  try {
+    const seen = JSON.parse(sessionStorage.getItem(CLOSED_VISIT_KEY));
+    return Array.isArray(seen) ? seen : [];
+  } catch {
+    return [];
+  }
+}
+
+function markClosedVisit(helplineId) {
+  try {
+    const seen = closedVisits();
+    if (!seen.includes(helplineId)) seen.push(helplineId);
+    sessionStorage.setItem(CLOSED_VISIT_KEY, JSON.stringify(seen));
+    return true;
+  } catch {
+    return false; // storage blocked: do not report, or every reload would count again
+  }
+}
+
+function reportClosedVisit(helplineId) {
+  if (closedVisits().includes(helplineId) || !markClosedVisit(helplineId)) return;
+  const socket = io("/visitor", { transports, auth: { protocol: 2 }, reconnection: false });
+  socket.timeout(5000).emit("closed_visit", { helpline: helplineId }, () => socket.disconnect());
 }
 
 // Come back to the start screen by itself when the helpline opens.
@@ -200,7 +233,10 @@ function newChat() {
       onConnection: (online) => setText(ui.connection, online ? "" : t.reconnecting),
       onEnded: (reason, data) => showEnded(reason, data),
       onRefused: (ack) => {
-        if (ack.status === "closed") showClosed(ack.opens_at);
+        if (ack.status === "closed") {
+          markClosedVisit(state.helpline.id); // `start` counted this visit already
+          showClosed(ack.opens_at);
+        }
         else if (ack.status === "blocked") showNotice(t.blockedTitle, t.blockedText, false);
         else showNotice(t.fullTitle, t.fullText, true);
       },

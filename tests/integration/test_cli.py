@@ -114,3 +114,55 @@ def test_redis_urls_of_every_documented_kind_make_a_client() -> None:
     sentinel = connect("redis+sentinel://s1:26379,s2:26380/0/helpline-master")
     assert isinstance(sentinel.connection_pool, SentinelConnectionPool)
     assert sentinel.connection_pool.service_name == "helpline-master"
+
+
+def _two_years_of_counts(data_dir: Path) -> list[str]:
+    from datetime import date
+
+    from chatserver.store.counts_file import DEMAND_FILE_NAME, CountsFile
+
+    counts = CountsFile(data_dir)
+    counts.add("stopitnow", date(2025, 5, 1), {"answered": 4, "tally_phone": 4})
+    counts.add("stopitnow", date(2026, 5, 1), {"answered": 6, "tally_phone": 4})
+    counts.add("stopitnow", date(2026, 12, 1), {"tally_email": 2})
+    CountsFile(data_dir, DEMAND_FILE_NAME).add("stopitnow", "2026-05", {"closed:4:21": 3})
+    return ["--config", str(ROOT / "config"), "--data-dir", str(data_dir)]
+
+
+def test_report_year_prints_the_year_report_as_csv_json_and_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+    import json
+
+    args = _two_years_of_counts(tmp_path)
+    assert main(["report", *args, "--year", "2026", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    stopitnow = next(h for h in report["helplines"] if h["id"] == "stopitnow")
+    assert stopitnow["channels"]["total"] == {"count": 12, "previous": 8, "growth": 0.5}
+
+    assert main(["report", *args, "--year", "2026"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    total = next(r for r in rows if r["helpline"] == "stopitnow" and r["channel"] == "total")
+    assert (total["count"], total["previous"], total["growth"]) == ("12", "8", "0.5")
+    assert (total["2026-05"], total["2026-12"]) == ("10", "2")
+
+    assert main(["report", *args, "--year", "2026", "--format", "text"]) == 0
+    text = capsys.readouterr().out
+    assert "Year report 2026 (growth against 2025)" in text
+    assert any("contacts" in line and "+50.0%" in line for line in text.splitlines())
+
+
+def test_report_demand_prints_the_hour_of_week_matrix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+
+    args = _two_years_of_counts(tmp_path)
+    assert main(["report", *args, "--year", "2026", "--demand", "--helpline", "stopitnow"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    friday = next(r for r in rows if r["state"] == "closed" and r["weekday"] == "4")
+    assert friday["h21"] == "3" and friday["helpline"] == "stopitnow"
+    assert main(["report", *args, "--demand", "--helpline", "nope"]) == 2

@@ -147,7 +147,15 @@ def row(day: str, helpline: str, **counts: int) -> dict[str, Any]:
 
     Counters outside COUNTERS (outcomes, topics, tallies) appear only when counted.
     """
-    return {"date": day, "helpline": helpline, **{name: 0 for name in COUNTERS}, **counts}
+    contacts = sum(counts.get(name, 0) for name in ("answered", "tally_phone", "tally_email"))
+    return {
+        "date": day,
+        "helpline": helpline,
+        "helpline_name": helpline.capitalize(),
+        **{name: 0 for name in COUNTERS},
+        "contacts": contacts,
+        **counts,
+    }
 
 
 # --- GET /api/helplines/ID/schedule ----------------------------------------------------------
@@ -646,11 +654,13 @@ async def test_daily_counts_filter_by_helpline(
     ]
 
 
-async def test_daily_counts_of_an_unknown_helpline_are_404(
+async def test_daily_counts_of_an_unknown_helpline_are_400(
     counted: Server, http: aiohttp.ClientSession
 ) -> None:
+    # Issue 11: an unknown helpline is a bad request like a bad date, with a clear message.
     status, body = await daily(http, counted, "helpline=nope")
-    assert (status, body["error"]["code"]) == (404, "unknown_helpline")
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+    assert "unknown helpline 'nope'" in body["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -660,7 +670,7 @@ async def test_daily_counts_of_an_unknown_helpline_are_404(
         "from=2026-12-32",
         "to=yesterday",
         "from=20261201",
-        "from=2025-01-01&to=2026-12-02",  # more than 366 days
+        "from=2023-12-01&to=2026-12-02",  # more than 3 years
     ],
 )
 async def test_daily_counts_reject_bad_dates_with_400(
@@ -670,10 +680,11 @@ async def test_daily_counts_reject_bad_dates_with_400(
     assert (status, body["error"]["code"]) == (400, "bad_request")
 
 
-async def test_daily_counts_take_up_to_366_days_and_dates_near_the_calendar_edge(
+async def test_daily_counts_take_up_to_3_years_and_dates_near_the_calendar_edge(
     counted: Server, http: aiohttp.ClientSession
 ) -> None:
     assert (await daily(http, counted, "from=2025-12-02&to=2026-12-02"))[0] == 200
+    assert (await daily(http, counted, "from=2023-12-02&to=2026-12-02"))[0] == 200
     assert await daily(http, counted, "to=0001-01-05") == (200, {"days": []})
 
 
@@ -695,7 +706,7 @@ async def test_daily_counts_as_csv_by_accept_header_or_by_dot_csv(
             bodies.append(await response.text())
     assert bodies[0] == bodies[1]
     header, *_ = bodies[0].splitlines()
-    assert header.split(",") == ["date", "helpline", *COUNTERS]
+    assert header.split(",") == ["date", "helpline", "helpline_name", *COUNTERS, "contacts"]
     assert list(csv.DictReader(io.StringIO(bodies[0]))) == expected
 
 
@@ -711,7 +722,7 @@ async def test_the_csv_has_a_column_for_every_counter_in_the_range(
     async with http.get(url, headers=headers) as response:
         rows = list(csv.DictReader(io.StringIO(await response.text())))
     extra = ["outcome_silent", "tally_phone", "topic_grooming"]
-    assert list(rows[0]) == ["date", "helpline", *COUNTERS, *extra]
+    assert list(rows[0]) == ["date", "helpline", "helpline_name", *COUNTERS, "contacts", *extra]
     assert [[row[name] for name in extra] for row in rows] == [["2", "0", "1"], ["0", "1", "0"]]
 
 

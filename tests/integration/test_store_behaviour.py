@@ -1798,3 +1798,44 @@ async def test_an_offer_reports_the_state_it_made_even_if_confirmed_a_moment_lat
     monkeypatch.setattr(store, "get_chat", confirmed_meanwhile)
     offered = await store.assign_next(ALPHA, MAX_CHATS, at(1))
     assert offered is not None and offered.chat.state is ChatState.OFFERED
+
+
+# --- hour-of-week demand and awaited outcomes (issue 11) ---------------------------------------
+
+
+async def test_demand_adds_up_per_month_and_helpline(store: Store) -> None:
+    await store.add_demand(ALPHA, "2026-11", {"open:0:09": 1})
+    await store.add_demand(ALPHA, "2026-12", {"open:0:09": 1, "closed:6:23": 2})
+    await store.add_demand(ALPHA, "2026-12", {"open:0:09": 1, "closed:6:23": 0})
+    await store.add_demand(BETA, "2026-12", {"closed:2:19": 1})
+    await store.add_demand(BETA, "2027-01", {})
+    rows = await store.monthly_demand("2026-12", "2027-01")
+    assert [(r.month, r.helpline, dict(r.cells)) for r in rows] == [
+        ("2026-12", ALPHA, {"open:0:09": 2, "closed:6:23": 2}),
+        ("2026-12", BETA, {"closed:2:19": 1}),
+    ]
+    [only] = await store.monthly_demand("2026-11", "2026-12", BETA)
+    assert only.helpline == BETA
+
+
+async def test_an_awaited_outcome_is_taken_once_by_its_counselor_only(store: Store) -> None:
+    await store.await_outcome("carla", "c1", ALPHA, DAY, 60)
+    assert await store.take_awaited_outcome("mia", "c1") is None
+    assert await store.take_awaited_outcome("carla", "c2") is None
+    assert await store.take_awaited_outcome("carla", "c1") == (ALPHA, DAY)
+    assert await store.take_awaited_outcome("carla", "c1") is None
+
+
+async def test_an_awaited_outcome_expires(store: Store) -> None:
+    await store.await_outcome("carla", "c1", ALPHA, DAY, 1)
+    await asyncio.sleep(1.2)
+    assert await store.take_awaited_outcome("carla", "c1") is None
+
+
+async def test_demand_survives_a_new_memory_store_on_the_same_data_dir(tmp_path: Path) -> None:
+    first = MemoryStore(tmp_path)
+    await first.add_demand(ALPHA, "2026-12", {"open:2:14": 3})
+    await first.close()
+    second = MemoryStore(tmp_path)
+    [row] = await second.monthly_demand("2026-12", "2026-12")
+    assert dict(row.cells) == {"open:2:14": 3}

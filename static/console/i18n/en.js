@@ -128,4 +128,9 @@ export default {
   pickTitle: "Pick from the queue",
   pickButton: (wait, l) => `Take: waiting ${wait}, ${l === "en" ? "English" : "Dutch"}`,
   pickTaken: "That visitor is already with a colleague, or you are away or full.",
+  // Wrap-up: the visitor left first, the outcome is still to be recorded (issue 11).
+  wrapUpTitle: "Record the outcome",
+  wrapUpConfirm: "Record and close",
+  wrapUpHint: "Record the outcome to close this chat.",
+  noOutcome: "No outcome",
 };

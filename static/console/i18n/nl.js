@@ -128,4 +128,9 @@ export default {
   pickTitle: "Kies uit de wachtrij",
   pickButton: (wait, l) => `Aannemen: wacht ${wait}, ${l === "en" ? "Engels" : "Nederlands"}`,
   pickTaken: "Die bezoeker is al bij een collega, of je bent niet beschikbaar of vol.",
+  // Wrap-up: the visitor left first, the outcome is still to be recorded (issue 11).
+  wrapUpTitle: "Uitkomst vastleggen",
+  wrapUpConfirm: "Vastleggen en sluiten",
+  wrapUpHint: "Leg de uitkomst vast om deze chat te sluiten.",
+  noOutcome: "Geen uitkomst",
 };
