@@ -11,7 +11,6 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, Protocol, cast
 
@@ -23,6 +22,7 @@ from chatserver.core.estimate import estimated_wait_s
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.crypto import hash_token, new_token
 from chatserver.hours import OpeningHours, opening_hours_by_helpline
+from chatserver.process_metrics import Counters
 from chatserver.protocol import (
     CHAT_FULL,
     NOT_IN_CHAT,
@@ -70,17 +70,6 @@ _VISITOR_GONE = "visitor-gone:"
 _COUNSELOR_GONE = "counselor-gone:"
 _FORGET_ENDED = "forget-ended:"
 _OFFER = "offer:"
-
-
-@dataclass(slots=True)
-class Counters:
-    """What this process did since it started, for /metrics (Prometheus counters)."""
-
-    assignments: int = 0
-    # Made by the tick's safety net rather than by the event that should have made them.
-    assignments_by_sweep: int = 0
-    # Offers that went unconfirmed and were put back at the front of the queue.
-    offers_withdrawn: int = 0
 
 
 class Notifier(Protocol):
@@ -136,6 +125,44 @@ class Switchboard:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def reload(self, config: Config) -> None:
+        """Serve a new configuration from now on: helplines, hours, texts, outcomes, tags.
+
+        Config and hours change in one step (nothing awaits in between), so no request sees
+        the new helplines with the old hours. A helpline dropped from the file keeps its
+        hours until its last chat ends; new chats for it are refused as unknown.
+        """
+        hours = {**self.hours, **opening_hours_by_helpline(config)}
+        old = self.config
+        self.config, self.hours = config, hours
+        if config.limits != old.limits or config.server != old.server:
+            log.warning(
+                "[server] and [limits] changes that the connection layer reads at start "
+                "(connection rates, start limit, trusted proxies) take effect at the next restart",
+                extra={"event": "reload_needs_restart"},
+            )
+        for helpline in config.helplines:
+            self.request_announce(helpline.id)
+
+    async def end_chats_for_restart(self) -> int:
+        """Without shared state a restart loses every chat: end each one, saying so.
+
+        The visitor reads, in their language, that the service restarts and how to come
+        back; the chat is counted like any ended chat. Returns how many chats were ended.
+        """
+        chat_ids = {chat_id for kind, chat_id in self._local.values() if kind == VISITOR}
+        for counselor in await self.store.counselors():
+            chat_ids.update(counselor.chats)
+        ended = 0
+        for chat_id in sorted(chat_ids):
+            chat = await self.store.get_chat(chat_id)
+            if chat is None or chat.state is ChatState.ENDED:
+                continue
+            text = texts.restart_message(chat.lang)
+            await self._system_message(chat, text)
+            ended += await self._end(chat_id, EndReason.RESTART, visitor_extra={"message": text})
+        return ended
+
     async def drain(self) -> None:
         """Wait for spawned follow-ups (used at shutdown and by tests)."""
         while self._tasks:
@@ -169,9 +196,12 @@ class Switchboard:
         now = self.clock()
         session_hash = hash_token(request.session) if request.session else None
         if session_hash and await self.store.is_blocked(session_hash, now):
+            self.counters.starts.labels(helpline.id, "blocked").inc()
             return {"status": "blocked", "message": texts.blocked_message(request.lang)}, None
         decision = admission(helpline, self.hours[helpline.id], now)
         if not decision.open:
+            self.counters.starts.labels(helpline.id, "closed").inc()
+            self.counters.closed_attempts.labels(helpline.id).inc()
             await self._count(helpline.id, now, counting.CLOSED_ATTEMPTS)
             return {
                 "status": "closed",
@@ -196,11 +226,13 @@ class Switchboard:
         position = await self.store.create_chat(chat, helpline.max_queue)
         if position is None:
             await self.notifier.leave_visitor(sid, chat_id)
+            self.counters.starts.labels(helpline.id, "full").inc()
             await self._count(helpline.id, now, counting.REJECTED_FULL)
             return {
                 "status": "full",
                 "message": texts.full_message(helpline.name, request.lang),
             }, None
+        self.counters.starts.labels(helpline.id, "queued").inc()
         await self._count(helpline.id, now, counting.REQUESTED)
         self.spawn(self.try_assign(helpline.id))
         self.spawn(self.announce_stats(helpline.id))
@@ -360,6 +392,7 @@ class Switchboard:
             await self._refuse(chat, appended)
         message = appended.message
         if appended.new:
+            self.counters.messages_relayed.labels(VISITOR).inc()
             await self.notifier.to_visitor(
                 chat_id, "message", message_payload(message), skip_sid=sid
             )
@@ -525,6 +558,7 @@ class Switchboard:
             await self._refuse(chat, appended)
         message = appended.message
         if appended.new:
+            self.counters.messages_relayed.labels(COUNSELOR).inc()
             await self.notifier.to_visitor(request.chat_id, "message", message_payload(message))
             await self.notifier.to_counselor(
                 username, "message", message_payload(message, request.chat_id), skip_sid=sid
@@ -636,7 +670,13 @@ class Switchboard:
 
     # --- shared steps ----------------------------------------------------------------
 
-    async def _end(self, chat_id: str, reason: EndReason, skip_sid: str | None = None) -> bool:
+    async def _end(
+        self,
+        chat_id: str,
+        reason: EndReason,
+        skip_sid: str | None = None,
+        visitor_extra: dict[str, Any] | None = None,
+    ) -> bool:
         """End a chat for whatever reason, tell both sides, count it; False if already over."""
         now = self.clock()
         before = await self.store.end_chat(chat_id, reason, now)
@@ -646,7 +686,8 @@ class Switchboard:
             _FORGET_ENDED + before.token_hash, now + timedelta(seconds=ENDED_RECORD_SECONDS)
         )
         await self.store.clear_deadline(_VISITOR_GONE + chat_id)
-        await self.notifier.to_visitor(chat_id, "ended", {"reason": reason.value}, skip_sid)
+        ended = {"reason": reason.value, **(visitor_extra or {})}
+        await self.notifier.to_visitor(chat_id, "ended", ended, skip_sid)
         if before.state is ChatState.WAITING:
             await self._count(before.helpline, now, counting.ABANDONED)
             self.request_announce(before.helpline)
@@ -680,9 +721,11 @@ class Switchboard:
             if assignment is None:
                 break
             assigned_any = True
-            self.counters.assignments += 1
+            self.counters.assignments.inc()
             if sweep:
-                self.counters.assignments_by_sweep += 1
+                self.counters.assignments_by_sweep.inc()
+            waited = (self.clock() - assignment.chat.enqueued_at).total_seconds()
+            self.counters.assignment_latency.labels(helpline_id).observe(max(0.0, waited))
             await self._announce_assignment(assignment)
         if assigned_any:
             self.request_announce(helpline_id)
@@ -705,6 +748,7 @@ class Switchboard:
         chat, now = assignment.chat, self.clock()
         if assignment.first_answer:
             waited = (now - chat.requested_at).total_seconds()
+            self.counters.queue_wait.labels(chat.helpline).observe(max(0.0, waited))
             await self._count(chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited))
         await self.notifier.to_visitor(
             chat.chat_id, "assigned", {"counselor_name": assignment.counselor.display_name}
@@ -734,7 +778,7 @@ class Switchboard:
         if before is None or before.counselor is None:
             return
         username = before.counselor
-        self.counters.offers_withdrawn += 1
+        self.counters.offers_withdrawn.inc()
         if not unconfirmed:
             self.request_announce(before.helpline)
             self.spawn(self.try_assign(before.helpline))
@@ -904,6 +948,7 @@ class Switchboard:
         now = self.clock()
         requeued = await self.store.requeue_counselor_chats(username, now)
         for chat in requeued:
+            self.counters.requeues.labels(chat.helpline).inc()
             await self._system_message(chat, texts.counselor_lost_message(chat.lang))
         await self.store.forget_counselor(username)
         for helpline_id in sorted({chat.helpline for chat in requeued}):

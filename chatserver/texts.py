@@ -32,6 +32,9 @@ _TEXTS = {
         "blocked": "Je kunt op dit moment geen nieuw gesprek starten.",
         "chat_full": "Dit gesprek heeft de maximale lengte bereikt: er kunnen geen berichten "
         "meer bij. Sluit het af en begin zo nodig een nieuw gesprek.",
+        "restart": "De chatdienst wordt nu even opnieuw gestart, daardoor stopt dit gesprek. "
+        "Open deze pagina over een minuut opnieuw om een nieuw gesprek te beginnen. Het spijt "
+        "ons.",
     },
     "en": {
         "closed": "{name} is closed now. We open again on {when}.",
@@ -43,6 +46,8 @@ _TEXTS = {
         "blocked": "You cannot start a new chat right now.",
         "chat_full": "This chat has reached its maximum length: no more messages fit. End "
         "it and start a new chat if needed.",
+        "restart": "The chat service is restarting, so this chat has to stop. Reload this "
+        "page in a minute to start a new chat. We are sorry.",
     },
 }
 
@@ -80,3 +85,7 @@ def blocked_message(lang: str) -> str:
 
 def chat_full_message(lang: str) -> str:
     return _TEXTS[lang]["chat_full"]
+
+
+def restart_message(lang: str) -> str:
+    return _TEXTS[lang]["restart"]
