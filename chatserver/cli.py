@@ -226,12 +226,9 @@ def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
         throttle=backend.throttle,
         drain_seconds=args.drain_seconds,
     )
-    loop = _event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(_serve(app, args, config, backend))
-    finally:
-        loop.close()
+    # The Runner cancels what is left after the drain (Engine.IO ping timers) before closing.
+    with asyncio.Runner(loop_factory=_event_loop) as runner:
+        return runner.run(_serve(app, args, config, backend))
 
 
 async def _serve(
@@ -248,6 +245,12 @@ async def _serve(
         shutdown_timeout=1.0,
     )
     await runner.setup()
+    # Before listening: a SIGTERM right after the first health check must drain too.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: reload_config(app, args.config))
     try:
         await web.TCPSite(runner, args.host, args.port).start()
     except OSError as exc:
@@ -268,11 +271,6 @@ async def _serve(
         extra={"event": "started", "counts": {"helplines": len(config.helplines)}},
     )
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: reload_config(app, args.config))
     await stop.wait()
     began = loop.time()
     log.info("stopping: draining connections", extra={"event": "stopping"})

@@ -233,6 +233,12 @@ class Switchboard:
                 "message": texts.full_message(helpline.name, request.lang),
             }, None
         self.counters.starts.labels(helpline.id, "queued").inc()
+        # Debug lines name the helpline and numbers only: never a chat, token or text.
+        log.debug(
+            "chat queued for %s",
+            helpline.id,
+            extra={"event": "chat_queued", "counts": {"position": position}},
+        )
         await self._count(helpline.id, now, counting.REQUESTED)
         self.spawn(self.try_assign(helpline.id))
         self.spawn(self.announce_stats(helpline.id))
@@ -440,7 +446,12 @@ class Switchboard:
             username, display_name, served, self._connection(sid), self.clock(), confirms
         )
         # Staff only: visitors' comings and goings are never logged, not even without names.
-        log.info("counselor %s connected (%d connections)", username, state.connections)
+        log.info(
+            "counselor %s connected (%d connections)",
+            username,
+            state.connections,
+            extra={"event": "counselor_connected", "counts": {"connections": state.connections}},
+        )
         await self.store.clear_deadline(_COUNSELOR_GONE + username)
         for helpline in self._served(state):
             self.spawn(self.try_assign(helpline.id))
@@ -460,7 +471,11 @@ class Switchboard:
     async def _counselor_left(self, state: CounselorState) -> None:
         """The counselor's last connection is gone: their grace period starts."""
         username = state.username
-        log.info("counselor %s lost their last connection; grace period starts", username)
+        log.info(
+            "counselor %s lost their last connection; grace period starts",
+            username,
+            extra={"event": "counselor_grace_started"},
+        )
         grace = timedelta(seconds=self.config.server.counselor_grace_seconds)
         await self.store.set_deadline(_COUNSELOR_GONE + username, self.clock() + grace)
         # An offer only means something to a live console: its visitor goes back to the
@@ -686,6 +701,12 @@ class Switchboard:
             _FORGET_ENDED + before.token_hash, now + timedelta(seconds=ENDED_RECORD_SECONDS)
         )
         await self.store.clear_deadline(_VISITOR_GONE + chat_id)
+        log.debug(
+            "chat ended on %s: %s",
+            before.helpline,
+            reason.value,
+            extra={"event": "chat_ended", "counts": {"messages": before.last_seq}},
+        )
         ended = {"reason": reason.value, **(visitor_extra or {})}
         await self.notifier.to_visitor(chat_id, "ended", ended, skip_sid)
         if before.state is ChatState.WAITING:
@@ -726,6 +747,11 @@ class Switchboard:
                 self.counters.assignments_by_sweep.inc()
             waited = (self.clock() - assignment.chat.enqueued_at).total_seconds()
             self.counters.assignment_latency.labels(helpline_id).observe(max(0.0, waited))
+            log.debug(
+                "chat assigned on %s",
+                helpline_id,
+                extra={"event": "chat_assigned", "counts": {"queued_s": round(waited, 3)}},
+            )
             await self._announce_assignment(assignment)
         if assigned_any:
             self.request_announce(helpline_id)
@@ -924,7 +950,12 @@ class Switchboard:
                 last = state.idle_since
             if last is None or now - last < idle_for:
                 continue
-            log.info("counselor %s set away after %s idle", state.username, idle_for)
+            log.info(
+                "counselor %s set away after %s idle",
+                state.username,
+                idle_for,
+                extra={"event": "counselor_idle_away"},
+            )
             await self.set_availability(state.username, False, reason="idle")
 
     async def _fire(self, key: str) -> None:
