@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -22,15 +23,20 @@ from urllib.parse import urlsplit, urlunsplit
 import socketio
 from aiohttp import web
 
-from chatserver import __version__, crypto
-from chatserver.accounts import AccountStore, FileAccountStore, ensure_demo_accounts
+from chatserver import __version__, crypto, logs
+from chatserver.accounts import (
+    DEMO_ACCOUNTS,
+    AccountStore,
+    FileAccountStore,
+    ensure_demo_accounts,
+)
 from chatserver.accounts_redis import RedisAccountStore
 from chatserver.config import Config, ConfigError, load_config
 from chatserver.core import counting, demand, report_text, year_report
 from chatserver.core.counting import local_day
 from chatserver.hours import describe_next_openings
 from chatserver.realtime.bus import RedisBus
-from chatserver.sessions import MemorySessionStore, SessionStore
+from chatserver.sessions import FileSessionStore, SessionStore
 from chatserver.sessions_redis import RedisSessionStore
 from chatserver.store import redis as redis_store
 from chatserver.store.base import Store
@@ -40,7 +46,7 @@ from chatserver.throttle import Throttle
 from chatserver.throttle_redis import RedisLoginThrottle, throttle_secret
 from chatserver.users_cli import add_users_parser, run_users_command
 from chatserver.web import stats as stats_routes
-from chatserver.web.app import create_app, utc_now
+from chatserver.web.app import DRAIN_SECONDS, create_app, reload_config, utc_now
 from chatserver.web.limits import HEADER_TIMEOUT_SECONDS
 
 log = logging.getLogger("chatserver")
@@ -80,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=common, help="run the server")
     run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    run.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=float(os.environ.get("CHATSERVER_DRAIN_SECONDS", DRAIN_SECONDS)),
+        help="on SIGTERM, stop within this many seconds (env CHATSERVER_DRAIN_SECONDS; "
+        f"default {DRAIN_SECONDS:g})",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("CHATSERVER_LOG_FORMAT", "json"),
+        help="json: one object per line (env CHATSERVER_LOG_FORMAT; default json); text",
+    )
 
     commands.add_parser(
         "check-config", parents=common, help="validate the configuration and show next openings"
@@ -127,7 +146,9 @@ class Backend:
 def _open_backend(args: argparse.Namespace, err: TextIO) -> Backend | None:
     if not args.redis:
         data_dir = args.data_dir
-        return Backend(MemoryStore(data_dir), FileAccountStore(data_dir), MemorySessionStore())
+        return Backend(
+            MemoryStore(data_dir), FileAccountStore(data_dir), FileSessionStore(data_dir)
+        )
     try:
         kek = crypto.key_encryption_key(os.environ.get("CHATSERVER_SECRET"))
     except crypto.SecretError as exc:
@@ -236,12 +257,11 @@ async def _annual(args: argparse.Namespace, store: Store, config: Config) -> int
 
 
 def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
-    logging.basicConfig(
-        level=os.environ.get("CHATSERVER_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Request lines would carry paths and query strings a visitor chose; keep them out.
-    logging.getLogger("aiohttp.access").disabled = True
+    try:
+        logs.configure(os.environ.get("CHATSERVER_LOG_LEVEL", "INFO"), args.log_format)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(
         config,
         backend.store,
@@ -250,40 +270,92 @@ def _run(args: argparse.Namespace, config: Config, backend: Backend) -> int:
         client_manager=backend.client_manager,
         metrics_token=os.environ.get("CHATSERVER_METRICS_TOKEN") or None,
         throttle=backend.throttle,
+        drain_seconds=args.drain_seconds,
     )
-    base = f"http://{args.host}:{args.port}"
+    # The Runner cancels what is left after the drain (Engine.IO ping timers) before closing.
+    with asyncio.Runner(loop_factory=_event_loop) as runner:
+        return runner.run(_serve(app, args, config, backend))
 
-    async def announce(app: web.Application) -> None:
-        # On the server's own loop: a Redis client must not outlive the loop it first used.
-        created = await ensure_demo_accounts(backend.accounts, config)
-        where = (
-            f"redis {_without_password(args.redis)}" if args.redis else f"data dir {args.data_dir}"
-        )
-        log.info("serving %d helplines from %s", len(config.helplines), config.file)
-        print(f"chatserver {__version__} on {base} with {config.file} and {where}", flush=True)
-        print(f"  visitor widget:    {base}/widget/", flush=True)
-        print(f"  counselor console: {base}/console/", flush=True)
-        for username, password, role in created:
-            print(f"  demo {role}: username {username}  password {password}", flush=True)
-        if config.server.demo_accounts and not created:
-            print(
-                "  demo accounts exist; to set a new password: chatserver users passwd "
-                f"demo-counselor --config {args.config} --data-dir {args.data_dir}",
-                flush=True,
-            )
 
-    app.on_startup.append(announce)
-    web.run_app(
+async def _serve(
+    app: web.Application, args: argparse.Namespace, config: Config, backend: Backend
+) -> int:
+    """Listen, announce, then wait for SIGTERM/SIGINT (drain and stop) or SIGHUP (reload)."""
+    runner = web.AppRunner(
         app,
-        host=args.host,
-        port=args.port,
         access_log=None,
-        print=None,
-        loop=_event_loop(),
+        handle_signals=False,
         # Also the time a new connection has to send complete headers (web.limits).
         keepalive_timeout=HEADER_TIMEOUT_SECONDS,
+        # Requests still running after the drain (app.py) get this long.
+        shutdown_timeout=1.0,
+    )
+    await runner.setup()
+    # Before listening: a SIGTERM right after the first health check must drain too.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: reload_config(app, args.config))
+    try:
+        await web.TCPSite(runner, args.host, args.port).start()
+    except OSError as exc:
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+            "Is another chatserver running there? Stop it, or choose another port with --port.",
+            file=sys.stderr,
+        )
+        await runner.cleanup()
+        return 1
+    # On the server's own loop: a Redis client must not outlive the loop it first used.
+    created = await ensure_demo_accounts(backend.accounts, config)
+    _print_banner(args, config, created)
+    log.info(
+        "serving %d helplines from %s",
+        len(config.helplines),
+        config.file,
+        extra={"event": "started", "counts": {"helplines": len(config.helplines)}},
+    )
+
+    await stop.wait()
+    began = loop.time()
+    log.info("stopping: draining connections", extra={"event": "stopping"})
+    try:
+        # The drain itself keeps to drain_seconds (app.py); this is the last resort.
+        await asyncio.wait_for(runner.cleanup(), args.drain_seconds + 2)
+    except TimeoutError:
+        log.error("stopping took longer than the drain limit; exiting anyway")
+        return 1
+    log.info(
+        "stopped",
+        extra={"event": "stopped", "counts": {"seconds": round(loop.time() - began, 3)}},
     )
     return 0
+
+
+def _print_banner(
+    args: argparse.Namespace, config: Config, created: Sequence[tuple[str, str, str]]
+) -> None:
+    """What a newcomer needs after `./dev serve`: the addresses and how to log in."""
+    base = f"http://{args.host}:{args.port}"
+    where = f"redis {_without_password(args.redis)}" if args.redis else f"data dir {args.data_dir}"
+    lines = [
+        f"chatserver {__version__} on {base} with {config.file} and {where}",
+        f"  visitor widget:    {base}/widget/",
+        f"  counselor console: {base}/console/",
+        f"  dashboard:         {base}/dashboard/",
+    ]
+    for username, password, role in created:
+        lines.append(f"  demo {role}: username {username}  password {password}")
+    if config.server.demo_accounts and not created:
+        # The passwords are shown once; after that, say exactly how to set new ones.
+        program = ".venv/bin/chatserver" if Path(".venv/bin/chatserver").exists() else "chatserver"
+        options = f"--config {args.config} --data-dir {args.data_dir}"
+        lines.append("  demo accounts exist (passwords were shown at the first start); new ones:")
+        for name, _role, _display in DEMO_ACCOUNTS:
+            lines.append(f"    {program} users passwd {name} {options}")
+    lines.append("  stop with Ctrl-C; reload helplines.toml with: kill -HUP " + str(os.getpid()))
+    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, Protocol, cast
 
@@ -23,6 +22,7 @@ from chatserver.core.estimate import estimated_wait_s
 from chatserver.core.models import Chat, ChatState, CounselorState, EndReason, Message, Sender
 from chatserver.crypto import hash_token, new_token
 from chatserver.hours import OpeningHours, opening_hours_by_helpline
+from chatserver.process_metrics import Counters
 from chatserver.protocol import (
     BAD_REQUEST,
     CHAT_FULL,
@@ -75,17 +75,6 @@ _COUNSELOR_GONE = "counselor-gone:"
 _FORGET_ENDED = "forget-ended:"
 _OFFER = "offer:"
 _WRAP_UP = "wrap-up:"  # + chat_id + ":" + username (chat ids hold no ':')
-
-
-@dataclass(slots=True)
-class Counters:
-    """What this process did since it started, for /metrics (Prometheus counters)."""
-
-    assignments: int = 0
-    # Made by the tick's safety net rather than by the event that should have made them.
-    assignments_by_sweep: int = 0
-    # Offers that went unconfirmed and were put back at the front of the queue.
-    offers_withdrawn: int = 0
 
 
 class Notifier(Protocol):
@@ -146,6 +135,44 @@ class Switchboard:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def reload(self, config: Config) -> None:
+        """Serve a new configuration from now on: helplines, hours, texts, outcomes, tags.
+
+        Config and hours change in one step (nothing awaits in between), so no request sees
+        the new helplines with the old hours. A helpline dropped from the file keeps its
+        hours until its last chat ends; new chats for it are refused as unknown.
+        """
+        hours = {**self.hours, **opening_hours_by_helpline(config)}
+        old = self.config
+        self.config, self.hours = config, hours
+        if config.limits != old.limits or config.server != old.server:
+            log.warning(
+                "[server] and [limits] changes that the connection layer reads at start "
+                "(connection rates, start limit, trusted proxies) take effect at the next restart",
+                extra={"event": "reload_needs_restart"},
+            )
+        for helpline in config.helplines:
+            self.request_announce(helpline.id)
+
+    async def end_chats_for_restart(self) -> int:
+        """Without shared state a restart loses every chat: end each one, saying so.
+
+        The visitor reads, in their language, that the service restarts and how to come
+        back; the chat is counted like any ended chat. Returns how many chats were ended.
+        """
+        chat_ids = {chat_id for kind, chat_id in self._local.values() if kind == VISITOR}
+        for counselor in await self.store.counselors():
+            chat_ids.update(counselor.chats)
+        ended = 0
+        for chat_id in sorted(chat_ids):
+            chat = await self.store.get_chat(chat_id)
+            if chat is None or chat.state is ChatState.ENDED:
+                continue
+            text = texts.restart_message(chat.lang)
+            await self._system_message(chat, text)
+            ended += await self._end(chat_id, EndReason.RESTART, visitor_extra={"message": text})
+        return ended
+
     async def drain(self) -> None:
         """Wait for spawned follow-ups (used at shutdown and by tests)."""
         while self._tasks:
@@ -185,9 +212,12 @@ class Switchboard:
         now = self.clock()
         session_hash = hash_token(request.session) if request.session else None
         if session_hash and await self.store.is_blocked(session_hash, now):
+            self.counters.starts.labels(helpline.id, "blocked").inc()
             return {"status": "blocked", "message": texts.blocked_message(request.lang)}, None
         decision = admission(helpline, self.hours[helpline.id], now)
         if not decision.open:
+            self.counters.starts.labels(helpline.id, "closed").inc()
+            self.counters.closed_attempts.labels(helpline.id).inc()
             await self._count(helpline.id, now, counting.CLOSED_ATTEMPTS)
             await self._count_demand(helpline.id, now, open_=False)
             return {
@@ -213,12 +243,20 @@ class Switchboard:
         position = await self.store.create_chat(chat, helpline.max_queue)
         if position is None:
             await self.notifier.leave_visitor(sid, chat_id)
+            self.counters.starts.labels(helpline.id, "full").inc()
             await self._count(helpline.id, now, counting.REJECTED_FULL)
             await self._count_demand(helpline.id, now, open_=True)
             return {
                 "status": "full",
                 "message": texts.full_message(helpline.name, request.lang),
             }, None
+        self.counters.starts.labels(helpline.id, "queued").inc()
+        # Debug lines name the helpline and numbers only: never a chat, token or text.
+        log.debug(
+            "chat queued for %s",
+            helpline.id,
+            extra={"event": "chat_queued", "counts": {"position": position}},
+        )
         await self._count(helpline.id, now, counting.REQUESTED)
         await self._count_demand(helpline.id, now, open_=True)
         self.spawn(self.try_assign(helpline.id))
@@ -394,6 +432,7 @@ class Switchboard:
             await self._refuse(chat, appended)
         message = appended.message
         if appended.new:
+            self.counters.messages_relayed.labels(VISITOR).inc()
             await self.notifier.to_visitor(
                 chat_id, "message", message_payload(message), skip_sid=sid
             )
@@ -441,7 +480,12 @@ class Switchboard:
             username, display_name, served, self._connection(sid), self.clock(), confirms
         )
         # Staff only: visitors' comings and goings are never logged, not even without names.
-        log.info("counselor %s connected (%d connections)", username, state.connections)
+        log.info(
+            "counselor %s connected (%d connections)",
+            username,
+            state.connections,
+            extra={"event": "counselor_connected", "counts": {"connections": state.connections}},
+        )
         await self.store.clear_deadline(_COUNSELOR_GONE + username)
         for helpline in self._served(state):
             self.spawn(self.try_assign(helpline.id))
@@ -461,7 +505,11 @@ class Switchboard:
     async def _counselor_left(self, state: CounselorState) -> None:
         """The counselor's last connection is gone: their grace period starts."""
         username = state.username
-        log.info("counselor %s lost their last connection; grace period starts", username)
+        log.info(
+            "counselor %s lost their last connection; grace period starts",
+            username,
+            extra={"event": "counselor_grace_started"},
+        )
         grace = timedelta(seconds=self.config.server.counselor_grace_seconds)
         await self.store.set_deadline(_COUNSELOR_GONE + username, self.clock() + grace)
         # An offer only means something to a live console: its visitor goes back to the
@@ -559,6 +607,7 @@ class Switchboard:
             await self._refuse(chat, appended)
         message = appended.message
         if appended.new:
+            self.counters.messages_relayed.labels(COUNSELOR).inc()
             await self.notifier.to_visitor(request.chat_id, "message", message_payload(message))
             await self.notifier.to_counselor(
                 username, "message", message_payload(message, request.chat_id), skip_sid=sid
@@ -726,7 +775,7 @@ class Switchboard:
         )
         if assignment is None:
             raise ProtocolError(UNAVAILABLE, "taken by a colleague, or you are away or full")
-        self.counters.assignments += 1
+        self.counters.assignments.inc()
         await self._announce_assignment(assignment)
         self.request_announce(helpline.id)
         return {"ok": True}
@@ -793,7 +842,13 @@ class Switchboard:
 
     # --- shared steps ----------------------------------------------------------------
 
-    async def _end(self, chat_id: str, reason: EndReason, skip_sid: str | None = None) -> bool:
+    async def _end(
+        self,
+        chat_id: str,
+        reason: EndReason,
+        skip_sid: str | None = None,
+        visitor_extra: dict[str, Any] | None = None,
+    ) -> bool:
         """End a chat for whatever reason, tell both sides, count it; False if already over."""
         now = self.clock()
         before = await self.store.end_chat(chat_id, reason, now)
@@ -803,7 +858,14 @@ class Switchboard:
             _FORGET_ENDED + before.token_hash, now + timedelta(seconds=ENDED_RECORD_SECONDS)
         )
         await self.store.clear_deadline(_VISITOR_GONE + chat_id)
-        await self.notifier.to_visitor(chat_id, "ended", {"reason": reason.value}, skip_sid)
+        log.debug(
+            "chat ended on %s: %s",
+            before.helpline,
+            reason.value,
+            extra={"event": "chat_ended", "counts": {"messages": before.last_seq}},
+        )
+        ended = {"reason": reason.value, **(visitor_extra or {})}
+        await self.notifier.to_visitor(chat_id, "ended", ended, skip_sid)
         if before.state is ChatState.WAITING:
             await self._count(before.helpline, now, counting.ABANDONED)
             self.request_announce(before.helpline)
@@ -842,9 +904,16 @@ class Switchboard:
             if assignment is None:
                 break
             assigned_any = True
-            self.counters.assignments += 1
+            self.counters.assignments.inc()
             if sweep:
-                self.counters.assignments_by_sweep += 1
+                self.counters.assignments_by_sweep.inc()
+            waited = (self.clock() - assignment.chat.enqueued_at).total_seconds()
+            self.counters.assignment_latency.labels(helpline_id).observe(max(0.0, waited))
+            log.debug(
+                "chat assigned on %s",
+                helpline_id,
+                extra={"event": "chat_assigned", "counts": {"queued_s": round(waited, 3)}},
+            )
             await self._announce_assignment(assignment)
         if assigned_any:
             self.request_announce(helpline_id)
@@ -867,6 +936,7 @@ class Switchboard:
         chat, now = assignment.chat, self.clock()
         if assignment.first_answer:
             waited = (now - chat.requested_at).total_seconds()
+            self.counters.queue_wait.labels(chat.helpline).observe(max(0.0, waited))
             await self._count(chat.helpline, now, counting.ANSWERED, counting.wait_bucket(waited))
         await self.notifier.to_visitor(
             chat.chat_id, "assigned", {"counselor_name": assignment.counselor.display_name}
@@ -906,7 +976,7 @@ class Switchboard:
         if before is None or before.counselor is None:
             return
         username = before.counselor
-        self.counters.offers_withdrawn += 1
+        self.counters.offers_withdrawn.inc()
         if not unconfirmed:
             self.request_announce(before.helpline)
             self.spawn(self.try_assign(before.helpline))
@@ -1074,7 +1144,12 @@ class Switchboard:
                 last = state.idle_since
             if last is None or now - last < idle_for:
                 continue
-            log.info("counselor %s set away after %s idle", state.username, idle_for)
+            log.info(
+                "counselor %s set away after %s idle",
+                state.username,
+                idle_for,
+                extra={"event": "counselor_idle_away"},
+            )
             await self.set_availability(state.username, False, reason="idle")
 
     async def _fire(self, key: str) -> None:
@@ -1100,6 +1175,7 @@ class Switchboard:
         now = self.clock()
         requeued = await self.store.requeue_counselor_chats(username, now)
         for chat in requeued:
+            self.counters.requeues.labels(chat.helpline).inc()
             await self._system_message(chat, texts.counselor_lost_message(chat.lang))
         await self.store.forget_counselor(username)
         for helpline_id in sorted({chat.helpline for chat in requeued}):

@@ -33,6 +33,9 @@ _TEXTS = {
         "taken_over": "{name} heeft het gesprek overgenomen.",
         "chat_full": "Dit gesprek heeft de maximale lengte bereikt: er kunnen geen berichten "
         "meer bij. Sluit het af en begin zo nodig een nieuw gesprek.",
+        "restart": "De chatdienst wordt nu even opnieuw gestart, daardoor stopt dit gesprek. "
+        "Open deze pagina over een minuut opnieuw om een nieuw gesprek te beginnen. Het spijt "
+        "ons.",
     },
     "en": {
         "closed": "{name} is closed now. We open again on {when}.",
@@ -45,6 +48,8 @@ _TEXTS = {
         "taken_over": "{name} has taken over the chat.",
         "chat_full": "This chat has reached its maximum length: no more messages fit. End "
         "it and start a new chat if needed.",
+        "restart": "The chat service is restarting, so this chat has to stop. Reload this "
+        "page in a minute to start a new chat. We are sorry.",
     },
 }
 
@@ -87,3 +92,7 @@ def chat_full_message(lang: str) -> str:
 def taken_over_message(lang: str, name: str) -> str:
     """The system line when a chat changes counselor (a transfer, a lost counselor)."""
     return _TEXTS[lang]["taken_over"].format(name=name)
+
+
+def restart_message(lang: str) -> str:
+    return _TEXTS[lang]["restart"]

@@ -51,12 +51,15 @@ class Client:
         await self.events["connect_error"].put(data)
 
     async def connect(
-        self, auth: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        auth: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        transports: tuple[str, ...] = ("websocket",),
     ) -> None:
         await self.sio.connect(
             self.base_url,
             namespaces=[self.namespace],
-            transports=["websocket"],
+            transports=list(transports),
             auth=auth,
             headers=headers or {},
             wait_timeout=EVENT_TIMEOUT,

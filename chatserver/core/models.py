@@ -28,6 +28,8 @@ class EndReason(StrEnum):
     CLOSED = "closed"
     BLOCKED = "blocked"
     TIMEOUT = "timeout"
+    # The single process without Redis stopped (a deploy): its chats could not continue.
+    RESTART = "restart"
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,8 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # Per connection: bucket name -> bucket (see _bucket_name).
         self._buckets: dict[str, dict[str, TokenBucket]] = {}
         self.handlers: dict[str, Handler] = {}
+        # Told of every failed event, for /metrics (web/app.py sets it).
+        self.on_failure: Callable[[Exception], None] | None = None
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """The library's door: python-socketio calls it when a connection opens or closes.
@@ -94,6 +96,8 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return _error(INTERNAL_ERROR, "something went wrong on the server")
 
     def _log_failure(self, event: str, exc: Exception) -> None:
+        if self.on_failure is not None:
+            self.on_failure(exc)
         # Type and frames only: an exception's message could quote what a visitor typed.
         frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error("%s %s failed with %s\n%s", self.namespace, event, type(exc).__name__, frames)

@@ -50,6 +50,8 @@ class RedisBus(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._sealed = SealedJson(key)
         super().__init__(url, channel=channel, json=self._sealed)
         self.on_reconnect: Callable[[], Awaitable[None]] | None = None
+        # Told of each event that could not be published (for /metrics).
+        self.on_publish_failure: Callable[[], None] | None = None
         self._connected_before = False
         self._tasks: set[asyncio.Task[None]] = set()
         # False from a reconnect until the new subscription is live: /healthz says so.
@@ -60,6 +62,13 @@ class RedisBus(socketio.AsyncRedisManager):  # type: ignore[misc]
         # constructor's `json` only counts for write-only managers): keep the sealed one.
         super().set_server(server)
         self.json = self._sealed
+
+    async def _publish(self, data: Any) -> Any:
+        # python-socketio logs and swallows a failed publish, returning None.
+        result = await super()._publish(data)
+        if result is None and self.on_publish_failure is not None:
+            self.on_publish_failure()
+        return result
 
     def _redis_connect(self) -> None:
         super()._redis_connect()

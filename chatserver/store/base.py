@@ -71,6 +71,8 @@ class ChatMark:
 
     state: ChatState
     last_seq: int
+    # For /metrics: chats per helpline without reading each chat.
+    helpline: str = ""
 
 
 @dataclass(frozen=True, slots=True)

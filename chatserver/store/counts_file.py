@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
+from chatserver.atomic_file import write_atomically
 from chatserver.core.counting import DailyCounts, MonthlyDemand
 
 COUNTS_FILE_NAME = "counts.json"
@@ -91,14 +90,4 @@ class CountsFile:
         ]
 
     def _write(self, text: str) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".counts-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, text)

@@ -107,7 +107,9 @@ class MemoryStore:
         for chat_id in chat_ids:
             record = self._chats.get(chat_id)
             if record is not None:
-                marks[chat_id] = ChatMark(record.chat.state, record.chat.last_seq)
+                marks[chat_id] = ChatMark(
+                    record.chat.state, record.chat.last_seq, record.chat.helpline
+                )
         return marks
 
     async def waiting(self, helpline: str) -> list[Chat]:

@@ -192,12 +192,16 @@ class RedisStore:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for chat_id in chat_ids:
-                pipe.hmget(self._key("chat", chat_id), "state", "last_seq")
+                pipe.hmget(self._key("chat", chat_id), "state", "last_seq", "helpline")
             rows = await pipe.execute()
         marks = {}
-        for chat_id, (state, last_seq) in zip(chat_ids, rows, strict=True):
+        for chat_id, (state, last_seq, helpline) in zip(chat_ids, rows, strict=True):
             if state is not None:
-                marks[chat_id] = ChatMark(ChatState(cast(str, _str(state))), int(last_seq or 0))
+                marks[chat_id] = ChatMark(
+                    ChatState(cast(str, _str(state))),
+                    int(last_seq or 0),
+                    cast(str, _str(helpline)) if helpline is not None else "",
+                )
         return marks
 
     async def waiting(self, helpline: str) -> list[Chat]:

@@ -1,4 +1,4 @@
-"""The HTTP API: helplines and their schedules, login, daily counts, health and metrics.
+"""The HTTP API: helplines and their schedules, login, daily counts and health.
 
 Only the login route reads the client's address, and only to feed it through the login
 throttle's keyed hash (never stored or logged as such); nothing a request carries is logged.
@@ -6,7 +6,6 @@ throttle's keyed hash (never stored or logged as such); nothing a request carrie
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from collections.abc import Iterable
@@ -31,8 +30,6 @@ from chatserver.web.keys import (
     AUTH,
     BOARD,
     CLOCK,
-    CONFIG,
-    METRICS_TOKEN,
     SIO,
     STORE,
     THROTTLE,
@@ -69,7 +66,7 @@ def _rate_limited(retry_after_s: int) -> web.HTTPException:
 
 @routes.get("/api/helplines")
 async def list_helplines(request: web.Request) -> web.Response:
-    config, board = request.app[CONFIG], request.app[BOARD]
+    config, board = request.app[BOARD].config, request.app[BOARD]
     now = request.app[CLOCK]()
     out = []
     for helpline in config.helplines:
@@ -122,7 +119,7 @@ def _parse_int(value: str, name: str, low: int, high: int) -> int:
 
 @routes.get("/api/helplines/{helpline_id}/schedule")
 async def helpline_schedule(request: web.Request) -> web.Response:
-    config, board = request.app[CONFIG], request.app[BOARD]
+    config, board = request.app[BOARD].config, request.app[BOARD]
     helpline = config.helpline(request.match_info["helpline_id"])
     if helpline is None:
         raise json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
@@ -187,7 +184,7 @@ async def login(request: web.Request) -> web.Response:
     address = client_address(
         request.remote,
         request.headers.get("X-Forwarded-For"),
-        request.app[CONFIG].server.trusted_proxies,
+        request.app[BOARD].config.server.trusted_proxies,
     )
     keys = throttle.keys(username, address)
     # Counted before the password is checked, so concurrent guesses cannot all get through;
@@ -270,7 +267,7 @@ async def console(request: web.Request) -> web.Response:
     lang = request.query.get("lang", LANGUAGES[0])
     if lang not in LANGUAGES:
         raise bad_request(f"'lang' must be one of {', '.join(LANGUAGES)}")
-    config, board = request.app[CONFIG], request.app[BOARD]
+    config, board = request.app[BOARD].config, request.app[BOARD]
     served = board.helplines_served(account.helplines)
     helplines = []
     for helpline_id in served:
@@ -343,7 +340,7 @@ async def tally(request: web.Request) -> web.Response:
     helpline_id = body.get("helpline")
     if not isinstance(helpline_id, str):
         raise bad_request("'helpline' must be a helpline id")
-    helpline = request.app[CONFIG].helpline(helpline_id)
+    helpline = request.app[BOARD].config.helpline(helpline_id)
     if helpline is None:
         raise json_error(web.HTTPNotFound, "unknown_helpline", "no such helpline")
     if not account.serves(helpline.id):
@@ -365,7 +362,7 @@ async def tally(request: web.Request) -> web.Response:
 async def supervisor(request: web.Request) -> web.Response:
     """Live load per helpline and who is online: never chat content, never a visitor."""
     await require_role(request, STATS_ROLES)
-    config, board = request.app[CONFIG], request.app[BOARD]
+    config, board = request.app[BOARD].config, request.app[BOARD]
     now = board.clock()
     counselors = [c for c in await board.store.counselors() if c.online]
     active: dict[str, int] = {}
@@ -449,67 +446,3 @@ async def healthz(request: web.Request) -> web.Response:
         # Events for this process's clients would be lost until the bus is back.
         return web.json_response({"status": "unavailable", "bus": "down"}, status=503)
     return web.json_response({"status": "ok"})
-
-
-_METRICS = {
-    "chatserver_helpline_open": "1 when the helpline is open now.",
-    "chatserver_queue_waiting": "Visitors waiting in the queue.",
-    "chatserver_counselors_online": "Connected counselors who serve the helpline.",
-    "chatserver_counselors_available": "Connected counselors marked available.",
-    "chatserver_chats_active": "Chats in progress.",
-}
-
-
-@routes.get("/metrics")
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: current load only, nothing about any one visitor.
-
-    For a scraper holding CHATSERVER_METRICS_TOKEN, or a logged-in admin.
-    """
-    expected = request.app[METRICS_TOKEN]
-    presented = request.headers.get("Authorization", "")
-    if not (expected and hmac.compare_digest(presented, f"Bearer {expected}")):
-        await require_role(request, ("admin",))
-    board, config = request.app[BOARD], request.app[CONFIG]
-    now = request.app[CLOCK]()
-    counselors = await board.store.counselors()
-    values: dict[str, list[str]] = {name: [] for name in _METRICS}
-    for helpline in config.helplines:
-        label = f'{{helpline="{helpline.id}"}}'
-        serving = [c for c in counselors if c.online and c.serves(helpline.id)]
-        active = 0
-        for counselor in counselors:
-            for chat_id in counselor.chats:
-                chat = await board.store.get_chat(chat_id)
-                if chat and chat.helpline == helpline.id and chat.state is ChatState.CHATTING:
-                    active += 1
-        sample = {
-            "chatserver_helpline_open": int(board.hours[helpline.id].is_open(now)),
-            "chatserver_queue_waiting": (await board.store.queue_summary(helpline.id)).waiting,
-            "chatserver_counselors_online": len(serving),
-            "chatserver_counselors_available": sum(1 for c in serving if c.available),
-            "chatserver_chats_active": active,
-        }
-        for name, value in sample.items():
-            values[name].append(f"{name}{label} {value}")
-    lines = []
-    for name, description in _METRICS.items():
-        lines += [f"# HELP {name} {description}", f"# TYPE {name} gauge", *values[name]]
-    counters = board.counters
-    for name, description, value in (
-        ("chatserver_assignments_total", "Visitors given to a counselor.", counters.assignments),
-        (
-            "chatserver_assignments_by_sweep_total",
-            "Assignments made by the 1 s safety net rather than by the event that freed the "
-            "slot or queued the visitor.",
-            counters.assignments_by_sweep,
-        ),
-        (
-            "chatserver_offers_withdrawn_total",
-            "Assignments a console did not confirm in time, put back at the front.",
-            counters.offers_withdrawn,
-        ),
-    ):
-        lines += [f"# HELP {name} {description} Per process.", f"# TYPE {name} counter"]
-        lines.append(f"{name} {value}")
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

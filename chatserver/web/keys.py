@@ -9,13 +9,12 @@ import socketio
 from aiohttp import web
 
 from chatserver.auth import Authenticator
-from chatserver.config import Config
 from chatserver.store.base import Store
 from chatserver.switchboard import Switchboard
 from chatserver.throttle import Throttle
 
-CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
+# The live configuration is BOARD.config: SIGHUP replaces it (Switchboard.reload).
 BOARD = web.AppKey("board", Switchboard)
 AUTH = web.AppKey("auth", Authenticator)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

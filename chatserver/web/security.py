@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 
 from chatserver.protocol import FORBIDDEN
 from chatserver.web.body import json_error
-from chatserver.web.keys import CONFIG
+from chatserver.web.keys import BOARD
 
 # `connect-src 'self'` also allows ws:// and wss:// to the same host and port (CSP level 3).
 _POLICY = (
@@ -87,9 +87,9 @@ def _is_widget(path: str) -> bool:
 def _add_headers(request: web.Request, headers: MutableMapping[str, str]) -> None:
     policy = CONTENT_SECURITY_POLICY
     if _is_widget(request.path):
-        config = request.app.get(CONFIG)
-        if config is not None and config.server.embed_origins:
-            policy = content_security_policy(config.server.embed_origins)
+        board = request.app.get(BOARD)
+        if board is not None and board.config.server.embed_origins:
+            policy = content_security_policy(board.config.server.embed_origins)
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Content-Security-Policy", policy)

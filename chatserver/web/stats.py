@@ -21,7 +21,7 @@ from chatserver.core import counting, demand, planner, stats, year_report
 from chatserver.core.counting import local_day
 from chatserver.web.api import STATS_ROLES, _parse_date, _parse_int, require_role
 from chatserver.web.body import bad_request
-from chatserver.web.keys import CLOCK, CONFIG, STORE
+from chatserver.web.keys import BOARD, CLOCK, STORE
 
 routes = web.RouteTableDef()
 
@@ -40,7 +40,7 @@ _CSV = r"{ext:(\.csv)?}"
 
 def _range(request: web.Request) -> tuple[date, date]:
     """[from, to] inclusive: to defaults to today, from to 31 days before; at most 3 years."""
-    today = local_day(request.app[CLOCK](), request.app[CONFIG].timezone)
+    today = local_day(request.app[CLOCK](), request.app[BOARD].config.timezone)
     last = _parse_date(request.query.get("to", today.isoformat()), "to")
     try:
         default_first = last - timedelta(days=DEFAULT_STATS_DAYS - 1)
@@ -67,7 +67,7 @@ def _helpline(request: web.Request, *, required: bool = False) -> str | None:
     helpline = request.query.get("helpline")
     if helpline is None and required:
         raise bad_request("'helpline' is required")
-    if helpline is not None and request.app[CONFIG].helpline(helpline) is None:
+    if helpline is not None and request.app[BOARD].config.helpline(helpline) is None:
         raise bad_request(f"unknown helpline '{helpline[:64]}'")
     return helpline
 
@@ -151,7 +151,7 @@ async def stats_daily(request: web.Request) -> web.Response:
     await require_role(request, STATS_ROLES)
     first, last = _range(request)
     helpline, min_count = _helpline(request), _min_count(request)
-    names = _names(request.app[CONFIG])
+    names = _names(request.app[BOARD].config)
     rows = []
     for day in await request.app[STORE].daily_counts(first, last, helpline):
         rest = day.row()
@@ -175,7 +175,7 @@ async def stats_summary(request: web.Request) -> web.Response:
     await require_role(request, STATS_ROLES)
     first, last = _range(request)
     helpline, min_count = _helpline(request), _min_count(request)
-    config = request.app[CONFIG]
+    config = request.app[BOARD].config
     days = await request.app[STORE].daily_counts(first, last, helpline)
     totals = stats.per_helpline(days)
     ids = [helpline] if helpline else list(_names(config))
@@ -207,7 +207,7 @@ async def stats_year(request: web.Request) -> web.Response:
     await require_role(request, STATS_ROLES)
     year = _parse_int(request.match_info["year"], "year", FIRST_YEAR, LAST_YEAR)
     min_count = _min_count(request)
-    report = await build_year_report(request.app[STORE], request.app[CONFIG], year)
+    report = await build_year_report(request.app[STORE], request.app[BOARD].config, year)
     report = stats.suppress(report, min_count)
     rows = year_report.report_rows(report)
     return _answer(request, report, rows, f"year-report-{year}.csv")
@@ -232,7 +232,7 @@ async def stats_demand(request: web.Request) -> web.Response:
     await require_role(request, STATS_ROLES)
     first, last = _range(request)
     helpline, min_count = _helpline(request), _min_count(request)
-    body = await build_demand(request.app[STORE], request.app[CONFIG], first, last, helpline)
+    body = await build_demand(request.app[STORE], request.app[BOARD].config, first, last, helpline)
     body = stats.suppress(body, min_count)
     rows = [
         row
@@ -294,7 +294,7 @@ async def stats_planner(request: web.Request) -> web.Response:
     first, last = _range(request)
     helpline_id = _helpline(request, required=True)
     assert helpline_id is not None
-    config = request.app[CONFIG]
+    config = request.app[BOARD].config
     helpline = config.helpline(helpline_id)
     assert helpline is not None
     target = _parse_int(request.query.get("target_wait_s", "120"), "target_wait_s", 0, 86400)

@@ -287,7 +287,16 @@ function connect() {
     setConnection(t.connected);
     resume();
   });
-  socket.on("disconnect", () => setConnection(t.offline));
+  socket.on("disconnect", (reason) => {
+    setConnection(t.offline);
+    // A server that stops (a deploy) lets its clients go; come back, landing on another
+    // process, and resume. Socket.IO itself reconnects after any other kind of drop.
+    if (reason === "io server disconnect" && state.socket === socket) {
+      setTimeout(() => {
+        if (state.socket === socket) socket.connect();
+      }, RETRY_MS);
+    }
+  });
   socket.on("connect_error", (error) => {
     if (error?.message === "unauthorized") {
       socket.disconnect();

@@ -101,7 +101,7 @@ export class VisitorChat {
       this.joined = false;
       if (this.over) return;
       this.events.onConnection(false);
-      // The server dropped us on purpose (it never does today): come back anyway.
+      // The server dropped us on purpose (a process stopping for a deploy): come back.
       if (reason === "io server disconnect") setTimeout(() => socket.connect(), RETRY_MS);
     });
     socket.on("connect_error", () => {

@@ -72,7 +72,8 @@ async def _kill_pubsub(url: str) -> int:
 
 
 async def test_messages_acknowledged_while_the_bus_is_down_reach_the_other_side(
-    # First, so that the servers stop only after the pages are closed.
+    # First, so that the pages close before the processes stop: a stopping process lets its
+    # clients go, and a page still open would log its reconnect attempts as errors.
     two_processes: tuple[ServerProcess, ServerProcess, str],
     new_widget: WidgetFactory,
     new_console: ConsoleFactory,  # noqa: F811

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatserver.web.keys import CONFIG
+from chatserver.web.keys import BOARD
 from tests.browser.conftest import Widget, WidgetFactory
 from tests.integration.conftest import Server
 
@@ -106,7 +106,7 @@ async def test_choosing_a_helpline_when_none_is_given(widget: Widget) -> None:
 
 
 async def test_full_queue_says_so_and_offers_to_try_again(widget: Widget, server: Server) -> None:
-    helpline = server.app[CONFIG].helpline("alpha")
+    helpline = server.app[BOARD].config.helpline("alpha")
     assert helpline is not None
     for _ in range(helpline.max_queue):
         visitor = server.visitor()

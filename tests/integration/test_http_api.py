@@ -14,7 +14,7 @@ import pytest
 
 from chatserver.core.counting import COUNTERS
 from chatserver.web.keys import STORE
-from tests.integration.conftest import METRICS_TOKEN, PASSWORD, Server, ServerFactory
+from tests.integration.conftest import PASSWORD, Server, ServerFactory
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -799,75 +799,6 @@ async def test_visitors_still_waiting_at_closing_are_told_and_counted_unserved(
 
 async def test_healthz_is_ok(server: Server, http: aiohttp.ClientSession) -> None:
     assert await get_json(http, f"{server.url}/healthz") == (200, {"status": "ok"})
-
-
-async def test_metrics_are_prometheus_text_with_one_help_and_type_and_a_sample_per_helpline(
-    server: Server, http: aiohttp.ClientSession
-) -> None:
-    for _ in range(3):
-        visitor = server.visitor()
-        await visitor.connect()
-        await visitor.call("start", {"helpline": "alpha"})
-    carla = await server.counselor("carla", helplines=("alpha",))
-    await carla.next("assigned")
-    await carla.next("assigned")
-    await server.counselor("dirk", available=False)  # serves every helpline
-    await server.settle()
-
-    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-    async with http.get(f"{server.url}/metrics", headers=scraper) as response:
-        assert response.status == 200
-        assert response.content_type == "text/plain"
-        text = await response.text()
-    lines = text.splitlines()
-    samples: dict[str, dict[str, int]] = {}
-    counters: dict[str, int] = {}
-    for line in lines:
-        if line.startswith("#"):
-            continue
-        name, value = line.rsplit(" ", 1)
-        if "{" not in name:  # a per-process counter
-            assert lines.count(f"# TYPE {name} counter") == 1
-            counters[name] = int(value)
-            continue
-        metric, labels = name.split("{", 1)
-        assert labels.startswith('helpline="') and labels.endswith('"}'), line
-        samples.setdefault(metric, {})[labels[len('helpline="') : -2]] = int(value)
-    for metric in samples:
-        assert sum(line.startswith(f"# HELP {metric} ") for line in lines) == 1
-        assert lines.count(f"# TYPE {metric} gauge") == 1
-        first_sample = next(i for i, line in enumerate(lines) if line.startswith(metric + "{"))
-        assert lines.index(f"# TYPE {metric} gauge") < first_sample
-    assert samples == {
-        "chatserver_helpline_open": {"alpha": 1, "shut": 0},
-        "chatserver_queue_waiting": {"alpha": 1, "shut": 0},
-        "chatserver_counselors_online": {"alpha": 2, "shut": 1},
-        "chatserver_counselors_available": {"alpha": 1, "shut": 0},
-        "chatserver_chats_active": {"alpha": 2, "shut": 0},
-    }
-    # Both assignments came from the events themselves; the safety net had nothing to do.
-    assert counters == {
-        "chatserver_assignments_total": 2,
-        "chatserver_assignments_by_sweep_total": 0,
-        "chatserver_offers_withdrawn_total": 0,
-    }
-
-
-async def test_metrics_are_for_the_scraper_token_and_admins_only(
-    server: Server, http: aiohttp.ClientSession
-) -> None:
-    await server.add_account("mia", role="manager")
-    await server.add_account("ada", role="admin")
-    url = f"{server.url}/metrics"
-    for headers, status in (
-        ({}, 401),
-        ({"Authorization": "Bearer wrong"}, 401),
-        ({"Authorization": f"Bearer {await server.login('mia')}"}, 403),
-        ({"Authorization": f"Bearer {await server.login('ada')}"}, 200),
-        ({"Authorization": f"Bearer {METRICS_TOKEN}"}, 200),
-    ):
-        async with http.get(url, headers=headers) as response:
-            assert response.status == status, headers
 
 
 # --- security headers ------------------------------------------------------------------------

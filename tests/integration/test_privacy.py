@@ -6,10 +6,12 @@ scans every byte it wrote.
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.helpers import Client, always_open_config
 from tests.processes import PASSWORD, ServerProcess, chatserver
@@ -31,8 +33,9 @@ def _scan(root: Path, needles: list[str]) -> list[str]:
     return hits
 
 
+@pytest.mark.parametrize("log_format", ["json", "text"])
 async def test_a_full_chat_leaves_no_trace_of_the_visitor_on_disk_or_in_logs(
-    tmp_path: Path,
+    tmp_path: Path, log_format: str
 ) -> None:
     work = tmp_path / "work"
     (work / "config").mkdir(parents=True)
@@ -42,7 +45,12 @@ async def test_a_full_chat_leaves_no_trace_of_the_visitor_on_disk_or_in_logs(
         "users", "add", "carla", "--role", "counselor", "--password-stdin", *common,
         cwd=work, stdin=PASSWORD + "\n",
     )  # fmt: skip
-    server = ServerProcess(work, "server", *common, env={"CHATSERVER_LOG_LEVEL": "DEBUG"})
+    server = ServerProcess(
+        work,
+        "server",
+        *common,
+        env={"CHATSERVER_LOG_LEVEL": "DEBUG", "CHATSERVER_LOG_FORMAT": log_format},
+    )
     url = server.url
     server.start()
     try:
@@ -92,13 +100,24 @@ async def test_a_full_chat_leaves_no_trace_of_the_visitor_on_disk_or_in_logs(
         await visitor.disconnect()
         await counselor.disconnect()
     finally:
-        server.stop()
+        server.stop()  # SIGTERM: the drain and stop lines are part of the session's log
 
     log_text = server.log_path.read_text()
     print(f"server log ({len(log_text)} bytes):\n{log_text}")
     # The log is live (so the scan below means something): staff events are in it.
-    assert "INFO chatserver: serving 1 helplines" in log_text
     assert "counselor carla connected" in log_text
+    if log_format == "text":
+        assert "INFO chatserver: serving 1 helplines" in log_text
+    else:
+        lines = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
+        events = [line["event"] for line in lines]
+        assert events[0] == "started" and events[-1] == "stopped" and "drained" in events
+        assert any(line["level"] == "DEBUG" for line in lines)
+        for line in lines:
+            assert {"time", "level", "component", "event", "message"} <= set(line), line
+        # Every line is an event object, except the banner printed for a person at start.
+        others = [line for line in log_text.splitlines() if not line.startswith("{")]
+        assert len(others) <= 8 and others[0].startswith("chatserver "), others
     needles = [marker, reply_marker, VISITOR_ADDRESS, VISITOR_AGENT, "MarkerBrowser", token]
     assert [n for n in needles if n in log_text] == []
     assert _scan(work, needles) == []

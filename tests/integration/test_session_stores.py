@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis.asyncio
@@ -17,7 +18,13 @@ from chatserver import crypto
 from chatserver.accounts import Account, authenticate
 from chatserver.accounts_redis import RedisAccountStore
 from chatserver.crypto import hash_token
-from chatserver.sessions import SESSION_TTL, MemorySessionStore, Session, SessionStore
+from chatserver.sessions import (
+    SESSION_TTL,
+    FileSessionStore,
+    MemorySessionStore,
+    Session,
+    SessionStore,
+)
 from chatserver.sessions_redis import RedisSessionStore
 
 # In the past of the real clock on purpose: Redis's own expiry must not act on this clock.
@@ -27,11 +34,18 @@ PREFIX = "chatserver:"
 StoreFactory = Callable[..., SessionStore]
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def new_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+@pytest.fixture(params=["memory", "file", "redis"])
+async def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
     """Makes stores of one kind; new_store(ttl=...) for another ttl."""
     if request.param == "memory":
         yield MemorySessionStore
+        return
+    if request.param == "file":
+
+        def make_file(ttl: timedelta = SESSION_TTL) -> SessionStore:
+            return FileSessionStore(tmp_path, ttl)
+
+        yield make_file
         return
     client = redis.asyncio.from_url(request.getfixturevalue("redis_url"))
 
@@ -231,3 +245,20 @@ async def test_redis_unreadable_record_is_no_session(
     assert await store.resolve(token, T0) is None
     await store.revoke(token)
     assert await client.exists(f"chatserver:session:{hash_token(token)}") == 0
+
+
+async def test_file_sessions_survive_a_restart_and_keep_only_hashes(tmp_path: Path) -> None:
+    first = FileSessionStore(tmp_path)
+    token = await first.create("carla", T0, "gen-1")
+    gone = await first.create("otto", T0)
+    await first.revoke(gone)
+    on_disk = (tmp_path / "sessions.json").read_text()
+    assert token not in on_disk and gone not in on_disk
+    assert hash_token(token) in on_disk and hash_token(gone) not in on_disk
+
+    restarted = FileSessionStore(tmp_path)
+    assert await restarted.session(token, T0 + timedelta(hours=1)) == Session("carla", "gen-1")
+    assert await restarted.resolve(gone, T0) is None
+    assert await restarted.resolve(token, T0 + SESSION_TTL) is None
+    (tmp_path / "sessions.json").write_text("{not json")
+    assert await FileSessionStore(tmp_path).resolve(token, T0) is None

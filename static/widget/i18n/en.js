@@ -82,6 +82,7 @@ export default {
     closed: "The chat closed before a counsellor was free. We are sorry you waited for nothing.",
     blocked: "The counsellor ended the chat.",
     gone: "This chat has already ended.",
+    restart: "The chat service was restarted, so this chat could not go on. Reload this page in a minute to start a new chat.",
     other: "The chat was closed.",
   },
   endedThanks: "Thank you for your trust. What was written has now been deleted from our server.",

@@ -84,6 +84,7 @@ export default {
     closed: "De chat is gesloten voordat er een hulpverlener vrij was. Sorry dat je voor niets hebt gewacht.",
     blocked: "De hulpverlener heeft het gesprek beëindigd.",
     gone: "Dit gesprek is al afgelopen.",
+    restart: "De chatdienst werd opnieuw gestart. Daardoor kon dit gesprek niet verder. Open deze pagina over een minuut opnieuw om een nieuw gesprek te beginnen.",
     other: "Het gesprek is gesloten.",
   },
   endedThanks: "Dank je wel voor je vertrouwen. Wat er geschreven is, is nu van onze server gewist.",
