@@ -42,6 +42,21 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line).decode()
 
 
+class WithoutClientAddress(logging.Filter):
+    """aiohttp's server logger writes "Error handling request from <address>" when a handler
+    raises: keep the event, drop the arguments (the address) from every one of its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = str(record.msg).replace(" from %s", "").replace("%s", "-")
+            record.args = ()
+        return True
+
+
+# Loggers whose lines name the client's address in their arguments.
+ADDRESS_LOGGERS = ("aiohttp.server",)
+
+
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     """Send every logger's lines to stderr in one format; drop the request log."""
     if fmt not in FORMATS:
@@ -55,3 +70,7 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     for name in SILENCED:
         logging.getLogger(name).disabled = True
+    for name in ADDRESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, WithoutClientAddress) for f in logger.filters):
+            logger.addFilter(WithoutClientAddress())
